@@ -1,0 +1,263 @@
+"""Typed settings: one TOML file (plus an optional secrets file), validated once at start-up.
+
+Every section is a frozen msgspec Struct that forbids unknown keys, so a typo in a
+restaurant's config stops start-up with one line naming the key instead of being
+silently ignored.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+import stat
+import tomllib
+from pathlib import Path
+from typing import Any, Literal
+
+import msgspec
+
+ReceiptKind = Literal["kitchen", "driver", "customer"]
+RECEIPT_KINDS: tuple[ReceiptKind, ...] = ("kitchen", "driver", "customer")
+
+
+class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=True):
+    """Shared options of every config section: immutable, unknown keys are errors."""
+
+
+class HttpConfig(Section):
+    host: str = "127.0.0.1"
+    port: int = 8080
+    # Wix orders are at most a few hundred KiB; anything bigger is not a Wix webhook.
+    max_body_bytes: int = 2 * 1024 * 1024
+
+
+class StoreConfig(Section):
+    path: str = "/var/lib/wix-printer/queue.db"
+    backup_dir: str = "/var/backups/wix-printer"
+    # A lease longer than the slowest print (paper end while printing) would hide a
+    # crashed worker for too long; shorter would let two workers print one job.
+    lease_seconds: float = 120.0
+    keep_days: int = 30
+
+
+class WixConfig(Section):
+    public_key: str = ""
+    api_key: str = ""
+    site_id: str = ""
+    instance_id: str = ""
+    base_url: str = "https://www.wixapis.com"
+    poll_interval: float = 60.0
+    # Search from last_sync minus this margin so late approvals and cancellations are caught.
+    catchup_margin: float = 900.0
+    # Only line items whose catalogReference.appId is in this list count; empty = all.
+    app_id_filter: list[str] = msgspec.field(default_factory=list)
+    jwt_leeway: float = 60.0
+    request_timeout: float = 10.0
+
+
+class PrinterConfig(Section):
+    kind: Literal["network", "usb", "file", "none"] = "network"
+    host: str = "127.0.0.1"
+    port: int = 9100
+    usb_vendor: int = 0x04B8  # Epson
+    usb_product: int = 0x0E28
+    path: str = ""
+    # "process_id": wait for GS ( H to come back (the job has been printed);
+    # "status": for printers that never answer it, check DLE EOT after the job.
+    confirm: Literal["process_id", "status"] = "process_id"
+    codepage: Literal["cp1252", "cp858"] = "cp1252"
+    columns: int = 48
+    connect_timeout: float = 3.0
+    confirm_timeout: float = 30.0
+    # After a link drop, how long a late process-id answer may still arrive.
+    late_confirm_wait: float = 2.0
+
+
+class MailConfig(Section):
+    enabled: bool = False
+    host: str = ""
+    port: int = 587
+    security: Literal["starttls", "tls", "none"] = "starttls"
+    username: str = ""
+    password: str = ""
+    sender: str = ""
+    recipients: list[str] = msgspec.field(default_factory=list)
+    language: Literal["de", "en"] = "de"
+    timeout: float = 10.0
+    verify_tls: bool = True
+    ca_file: str = ""
+
+
+class RestaurantConfig(Section):
+    name: str = "Restaurant"
+    address: str = ""
+    phone: str = ""
+    timezone: str = "Europe/Berlin"
+    language: Literal["de", "en"] = "de"
+
+
+class ReceiptsConfig(Section):
+    pickup: list[ReceiptKind] = msgspec.field(default_factory=lambda: ["kitchen", "customer"])
+    delivery: list[ReceiptKind] = msgspec.field(default_factory=lambda: ["kitchen", "driver", "customer"])
+    copies: dict[str, int] = msgspec.field(default_factory=dict)
+    show_prices: bool = True
+    header: str = ""
+    footer: str = ""
+    language: Literal["de", "en", ""] = ""
+    # Orders whose wanted time is further away than this are marked PRE-ORDER.
+    preorder_after_minutes: int = 90
+    # "large" doubles width and height of the kitchen ticket's items.
+    kitchen_item_size: Literal["normal", "large"] = "large"
+
+
+class ApiConfig(Section):
+    # PBKDF2 hash of the status-page password; empty means "not set up yet".
+    admin_password_hash: str = ""
+    token: str = ""
+    public_health: bool = True
+    public_metrics: bool = True
+
+
+class DemoConfig(Section):
+    # Feed the embedded sample orders through the pipeline at start-up.
+    sample_orders: bool = False
+
+
+class Config(Section):
+    http: HttpConfig = msgspec.field(default_factory=HttpConfig)
+    store: StoreConfig = msgspec.field(default_factory=StoreConfig)
+    wix: WixConfig = msgspec.field(default_factory=WixConfig)
+    printer: PrinterConfig = msgspec.field(default_factory=PrinterConfig)
+    mail: MailConfig = msgspec.field(default_factory=MailConfig)
+    restaurant: RestaurantConfig = msgspec.field(default_factory=RestaurantConfig)
+    receipts: ReceiptsConfig = msgspec.field(default_factory=ReceiptsConfig)
+    api: ApiConfig = msgspec.field(default_factory=ApiConfig)
+    demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
+    secrets_file: str = ""
+
+
+class ConfigError(Exception):
+    """A config problem, already phrased as the one line an operator needs."""
+
+
+_PATH_RE = re.compile(r"`\$((?:\.[A-Za-z0-9_]+|\[\d+\])*)`")
+
+
+def _where(msg: str) -> str:
+    """Turn msgspec's `$.http.port` into `http.port` for humans."""
+    m = _PATH_RE.search(msg)
+    return m.group(1).lstrip(".") if m else ""
+
+
+def _explain(err: msgspec.ValidationError, source: str) -> str:
+    text = str(err)
+    where = _where(text)
+    unknown = re.match(r"Object contains unknown field `([^`]+)`", text)
+    if unknown:
+        key = f"{where}.{unknown.group(1)}" if where else unknown.group(1)
+        return f"{source}: unknown key `{key}`"
+    missing = re.match(r"Object missing required field `([^`]+)`", text)
+    if missing:
+        key = f"{where}.{missing.group(1)}" if where else missing.group(1)
+        return f"{source}: missing required key `{key}`"
+    reason = text.split(" - at ")[0]
+    return f"{source}: key `{where or '?'}`: {reason}"
+
+
+def _deep_merge(base: dict[str, Any], over: dict[str, Any]) -> dict[str, Any]:
+    out = dict(base)
+    for k, v in over.items():
+        if isinstance(v, dict) and isinstance(out.get(k), dict):
+            out[k] = _deep_merge(out[k], v)
+        else:
+            out[k] = v
+    return out
+
+
+def _read_toml(path: Path) -> dict[str, Any]:
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise ConfigError(f"{path}: file not found") from None
+    except tomllib.TOMLDecodeError as e:
+        raise ConfigError(f"{path}: not valid TOML: {e}") from None
+    except (OSError, UnicodeDecodeError) as e:
+        raise ConfigError(f"{path}: cannot read: {e}") from None
+
+
+def check_secrets_mode(path: Path) -> None:
+    mode = path.stat().st_mode
+    if mode & (stat.S_IRWXG | stat.S_IRWXO):
+        raise ConfigError(
+            f"{path}: secrets file is readable by group/others (mode {stat.S_IMODE(mode):04o}); "
+            f"run: chmod 600 {path}"
+        )
+
+
+def load_config(path: str | os.PathLike[str] | None = None, *, secrets: bool = True) -> Config:
+    """Read, merge and validate the config; raise ConfigError with one line on any problem."""
+    raw_path = path or os.environ.get("WIX_PRINTER_CONFIG")
+    data: dict[str, Any] = {}
+    source = "<defaults>"
+    base_dir = Path.cwd()
+    if raw_path:
+        p = Path(raw_path)
+        data = _read_toml(p)
+        source = str(p)
+        base_dir = p.resolve().parent
+    cfg = _decode(data, source)
+    if secrets:
+        sec_path = _secrets_path(cfg, base_dir, explicit=bool(raw_path))
+        if sec_path is not None:
+            check_secrets_mode(sec_path)
+            sec = _read_toml(sec_path)
+            cfg = _decode(_deep_merge(data, sec), f"{source} + {sec_path}")
+    validate(cfg, source)
+    return cfg
+
+
+def _secrets_path(cfg: Config, base_dir: Path, *, explicit: bool) -> Path | None:
+    env = os.environ.get("WIX_PRINTER_SECRETS")
+    if cfg.secrets_file or env:
+        p = Path(cfg.secrets_file or env or "")
+        if not p.is_absolute():
+            p = base_dir / p
+        if not p.exists():
+            raise ConfigError(f"{p}: secrets file not found")
+        return p
+    sibling = base_dir / "secrets.toml"
+    return sibling if explicit and sibling.exists() else None
+
+
+def _decode(data: dict[str, Any], source: str) -> Config:
+    try:
+        return msgspec.convert(data, Config, str_keys=True)
+    except msgspec.ValidationError as e:
+        raise ConfigError(_explain(e, source)) from None
+
+
+def validate(cfg: Config, source: str) -> None:
+    """Checks msgspec's types cannot express; each names the key at fault."""
+    from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+    try:
+        ZoneInfo(cfg.restaurant.timezone)
+    except (ZoneInfoNotFoundError, ValueError):
+        raise ConfigError(
+            f"{source}: key `restaurant.timezone`: unknown time zone {cfg.restaurant.timezone!r}"
+        ) from None
+    if not 1 <= cfg.http.port <= 65535:
+        raise ConfigError(f"{source}: key `http.port`: must be 1..65535, got {cfg.http.port}")
+    if cfg.printer.columns not in (32, 42, 48, 57, 64):
+        raise ConfigError(f"{source}: key `printer.columns`: must be one of 32, 42, 48, 57, 64")
+    for kind, n in cfg.receipts.copies.items():
+        if kind not in RECEIPT_KINDS:
+            raise ConfigError(f"{source}: key `receipts.copies.{kind}`: unknown receipt kind")
+        if not 0 <= n <= 5:
+            raise ConfigError(f"{source}: key `receipts.copies.{kind}`: must be 0..5, got {n}")
+    if cfg.printer.kind == "file" and not cfg.printer.path:
+        raise ConfigError(f"{source}: key `printer.path`: required when printer.kind = \"file\"")
+    if cfg.wix.poll_interval < 0:
+        raise ConfigError(f"{source}: key `wix.poll_interval`: must be >= 0 (0 disables polling)")
+    if cfg.mail.enabled and not (cfg.mail.host and cfg.mail.sender and cfg.mail.recipients):
+        raise ConfigError(f"{source}: key `mail`: enabled but host, sender or recipients missing")

@@ -1,0 +1,1 @@
+"""Everything that speaks Wix: payload Structs, JWT verification, the search client."""
