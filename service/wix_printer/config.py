@@ -108,6 +108,9 @@ class ReceiptsConfig(Section):
     preorder_after_minutes: int = 90
     # "large" doubles width and height of the kitchen ticket's items.
     kitchen_item_size: Literal["normal", "large"] = "large"
+    # Babel locale for amounts (e.g. "de_CH" prints "CHF 83.00"); empty = de_DE / en_GB
+    # after the receipt language.
+    money_locale: str = ""
 
 
 class ApiConfig(Section):

@@ -1,0 +1,121 @@
+"""Money and time formatting for receipts (Decimal only; local time with DST)."""
+
+from __future__ import annotations
+
+import math
+from datetime import UTC, datetime, tzinfo
+from decimal import Decimal, InvalidOperation
+from functools import lru_cache
+from typing import Any
+
+from babel import Locale, UnknownLocaleError
+from babel.numbers import NumberPattern
+
+from ..wix.model import Money
+from .i18n import WEEKDAYS, Lang
+from .text import glue
+
+
+@lru_cache(maxsize=64)
+def _pattern(locale: str) -> tuple[Locale, NumberPattern] | None:
+    try:
+        loc = Locale.parse(locale)
+    except (UnknownLocaleError, ValueError, TypeError):
+        return None
+    pattern = loc.currency_formats["standard"]
+    return (loc, pattern) if isinstance(pattern, NumberPattern) else None
+
+
+def money(amount: Money | Decimal | None, currency: str | None, locale: str) -> str:
+    """Amount as the locale writes it, glued into one token so it never wraps apart."""
+    value = _decimal(amount)
+    code = (currency or "").strip().upper()
+    found = _pattern(locale) or _pattern("de_DE")
+    text: str | None = None
+    if found is not None and code.isascii() and code.isalpha() and len(code) == 3:
+        loc, pattern = found
+        try:
+            text = pattern.apply(value, loc, currency=code, currency_digits=True)
+        except (ValueError, KeyError, ArithmeticError):
+            text = None
+    if text is None:
+        # No (valid) currency on the order: the number alone beats a wrong symbol.
+        text = f"{value:.2f} {code}".strip()
+    return glue(text)
+
+
+def _decimal(amount: Money | Decimal | None) -> Decimal:
+    if amount is None:
+        return Decimal(0)
+    value = amount if isinstance(amount, Decimal) else amount.value
+    if not value.is_finite():
+        return Decimal(0)
+    return value
+
+
+def decimal_of(amount: Money | None) -> Decimal | None:
+    return None if amount is None else _decimal(amount)
+
+
+def parse_time(value: str | None) -> datetime | None:
+    """Wix ISO timestamp as an aware UTC datetime; None when missing or malformed."""
+    if not value or not isinstance(value, str):
+        return None
+    try:
+        dt = datetime.fromisoformat(value.strip())
+    except ValueError:
+        return None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=UTC)
+    return dt
+
+
+def local(dt: datetime, tz: tzinfo) -> datetime:
+    return dt.astimezone(tz)
+
+
+def hm(dt: datetime) -> str:
+    return f"{dt.hour:02d}:{dt.minute:02d}"
+
+
+def date_short(dt: datetime, lang: Lang) -> str:
+    wd = WEEKDAYS[lang][dt.weekday()]
+    if lang == "en":
+        return f"{wd} {dt.day:02d}/{dt.month:02d}/{dt.year}"
+    return f"{wd} {dt.day:02d}.{dt.month:02d}.{dt.year}"
+
+
+def datetime_text(dt: datetime, tz: tzinfo, lang: Lang) -> str:
+    loc = local(dt, tz)
+    return f"{date_short(loc, lang)} {hm(loc)}"
+
+
+def slot_text(start: datetime, end: datetime | None, tz: tzinfo, lang: Lang) -> str:
+    """ "Sa 14.03.2026 19:25–19:40"; both dates when the slot crosses midnight."""
+    a = local(start, tz)
+    if end is None or end <= start:
+        return f"{date_short(a, lang)} {hm(a)}"
+    b = local(end, tz)
+    if a.date() == b.date():
+        return f"{date_short(a, lang)} {hm(a)}–{hm(b)}"
+    return f"{date_short(a, lang)} {hm(a)} – {date_short(b, lang)} {hm(b)}"
+
+
+def percent(rate: str | None) -> str | None:
+    """ "0.07" -> "7 %"; None for missing or malformed rates."""
+    if not rate:
+        return None
+    try:
+        value = Decimal(rate) * 100
+    except (InvalidOperation, ValueError):
+        return None
+    if not value.is_finite():
+        return None
+    text = format(value.normalize(), "f")
+    if "." in text:
+        text = text.rstrip("0").rstrip(".")
+    return f"{text}\u00a0%"
+
+
+def finite(x: Any) -> float | None:
+    return x if isinstance(x, (int, float)) and not isinstance(x, bool) and math.isfinite(x) else None

@@ -1,0 +1,146 @@
+"""Receipt wording in German and English; one table per language, same keys."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+Lang = Literal["de", "en"]
+
+# Banners the print worker passes to build_receipt: an uncertain job printed again, and
+# a reprint an operator asked for.
+BANNER_REPRINT_UNCERTAIN: dict[Lang, str] = {
+    "de": "NACHDRUCK – evtl. doppelt",
+    "en": "REPRINT – possible duplicate",
+}
+BANNER_COPY: dict[Lang, str] = {"de": "KOPIE", "en": "COPY"}
+
+STRINGS: dict[Lang, dict[str, str]] = {
+    "de": {
+        "pickup": "ABHOLUNG",
+        "delivery": "LIEFERUNG",
+        "preorder": "VORBESTELLUNG",
+        "cancel": "STORNO",
+        "change": "ÄNDERUNG",
+        "order": "Bestellung",
+        "asap": "so schnell wie möglich",
+        "wanted_delivery": "Lieferzeit",
+        "wanted_pickup": "Abholzeit",
+        "ordered": "Bestellt",
+        "canceled_at": "Storniert",
+        "changed_at": "Geändert",
+        "customer": "Kunde",
+        "phone": "Tel.",
+        "special": "Sonderwunsch",
+        "note": "Kundennotiz",
+        "instructions": "Hinweis",
+        "no_address": "Keine Lieferadresse",
+        "no_phone": "keine Telefonnummer",
+        "items_count": "{n} Artikel",
+        "not_paid": "NICHT BEZAHLT – {amount} kassieren",
+        "paid": "bezahlt",
+        "payment_unknown": "Zahlstatus unbekannt – ggf. {amount} kassieren",
+        "navigation": "Navigation",
+        "qr_too_long": "(Adresse zu lang für QR-Code)",
+        "item": "Artikel",
+        "unit": "Einzel",
+        "sum": "Summe",
+        "line_discount": "Rabatt {amount}",
+        "subtotal": "Zwischensumme",
+        "shipping": "Lieferkosten",
+        "discount": "Rabatt",
+        "coupon": "Gutschein",
+        "total": "GESAMT",
+        "tax_included": "enth.",
+        "tax_added": "zzgl.",
+        "vat": "USt.",
+        "state_paid": "Bezahlt",
+        "state_open": "Offen: {amount}",
+        "state_unknown": "Zahlstatus: {status}",
+        "no_changes": "(keine Einzelheiten)",
+        "added": "NEU: {item}",
+        "removed": "ENTFERNT: {item}",
+        "quantity": "MENGE: {name}: {old} -> {new}",
+        "mod_added": "{name}: + {mod}",
+        "mod_removed": "{name}: OHNE {mod}",
+        "address": "ADRESSE: {value}",
+        "to_pickup": "JETZT ABHOLUNG (statt Lieferung)",
+        "to_delivery": "JETZT LIEFERUNG (statt Abholung)",
+        "time": "ZEIT: {old} -> {new}",
+        "note_changed": "KUNDENNOTIZ: {value}",
+        "note_removed": "KUNDENNOTIZ entfernt",
+        "special_changed": "{name}: SONDERWUNSCH: {value}",
+        "special_removed": "{name}: Sonderwunsch entfernt",
+        "instructions_changed": "HINWEIS: {value}",
+        "none": "(keine)",
+    },
+    "en": {
+        "pickup": "PICKUP",
+        "delivery": "DELIVERY",
+        "preorder": "PRE-ORDER",
+        "cancel": "CANCELLED",
+        "change": "CHANGED",
+        "order": "Order",
+        "asap": "as soon as possible",
+        "wanted_delivery": "Delivery time",
+        "wanted_pickup": "Pickup time",
+        "ordered": "Ordered",
+        "canceled_at": "Cancelled",
+        "changed_at": "Changed",
+        "customer": "Customer",
+        "phone": "Tel.",
+        "special": "Special request",
+        "note": "Customer note",
+        "instructions": "Instructions",
+        "no_address": "No delivery address",
+        "no_phone": "no phone number",
+        "items_count": "{n} items",
+        "not_paid": "NOT PAID – collect {amount}",
+        "paid": "paid",
+        "payment_unknown": "Payment status unknown – collect {amount} if unpaid",
+        "navigation": "Navigation",
+        "qr_too_long": "(address too long for a QR code)",
+        "item": "Item",
+        "unit": "Each",
+        "sum": "Amount",
+        "line_discount": "Discount {amount}",
+        "subtotal": "Subtotal",
+        "shipping": "Delivery fee",
+        "discount": "Discount",
+        "coupon": "Coupon",
+        "total": "TOTAL",
+        "tax_included": "incl.",
+        "tax_added": "plus",
+        "vat": "VAT",
+        "state_paid": "Paid",
+        "state_open": "Due: {amount}",
+        "state_unknown": "Payment status: {status}",
+        "no_changes": "(no details)",
+        "added": "NEW: {item}",
+        "removed": "REMOVED: {item}",
+        "quantity": "QUANTITY: {name}: {old} -> {new}",
+        "mod_added": "{name}: + {mod}",
+        "mod_removed": "{name}: NO {mod}",
+        "address": "ADDRESS: {value}",
+        "to_pickup": "NOW PICKUP (was delivery)",
+        "to_delivery": "NOW DELIVERY (was pickup)",
+        "time": "TIME: {old} -> {new}",
+        "note_changed": "CUSTOMER NOTE: {value}",
+        "note_removed": "CUSTOMER NOTE removed",
+        "special_changed": "{name}: SPECIAL REQUEST: {value}",
+        "special_removed": "{name}: special request removed",
+        "instructions_changed": "INSTRUCTIONS: {value}",
+        "none": "(none)",
+    },
+}
+
+WEEKDAYS: dict[Lang, tuple[str, ...]] = {
+    "de": ("Mo", "Di", "Mi", "Do", "Fr", "Sa", "So"),
+    "en": ("Mon", "Tue", "Wed", "Thu", "Fri", "Sat", "Sun"),
+}
+
+# Babel locales for money when receipts.money_locale is empty.
+MONEY_LOCALES: dict[Lang, str] = {"de": "de_DE", "en": "en_GB"}
+
+
+def lang_of(value: str | None) -> Lang:
+    return "en" if value == "en" else "de"
