@@ -27,6 +27,7 @@ import uvicorn
 from litestar import Litestar, Request, Response, get, post
 from litestar.enums import ScopeType
 from litestar.middleware import ASGIMiddleware
+from litestar.params import FromPath
 from litestar.types import ASGIApp, Message, Receive, ReceiveMessage, Scope, Send
 
 from wix_printer.fakewix.signing import Alg, BadKind, Form, WebhookSigner
@@ -40,19 +41,25 @@ _SORT_FIELDS = frozenset({"updatedDate", "createdDate", "number"})
 _OPS = frozenset({"$eq", "$ne", "$in", "$nin", "$gt", "$gte", "$lt", "$lte"})
 
 
+FaultMode = Literal["status", "drop", "delay", "body"]
+
+
 class FailureSpec(msgspec.Struct, kw_only=True, forbid_unknown_fields=True):
     """One queued fault for the next `times` Wix API requests (control endpoints excluded).
 
     mode "status": answer `status` (with Retry-After when given); "drop": send the
     response head, then close the connection mid-answer; "delay": stall `delay` seconds,
-    then answer normally (to trip client timeouts).
+    then answer normally (to trip client timeouts); "body": answer `status` (may be 200)
+    with `body` verbatim, e.g. a captive portal's HTML or JSON missing `orders`.
     """
 
     status: int = 500
     times: int = 1
     retry_after: float | None = None
-    mode: Literal["status", "drop", "delay"] = "status"
+    mode: FaultMode = "status"
     delay: float = 0.0
+    body: str | None = None
+    content_type: str = "application/json"
     # Only requests whose path starts with this prefix consume the fault.
     path: str | None = None
 
@@ -273,12 +280,15 @@ class _RecordAndFault(ASGIMiddleware):
                 "headers": [(b"content-type", b"application/json"), (b"content-length", b"4096")],
             })
         else:
-            headers = [(b"content-type", b"application/json")]
+            headers = [(b"content-type", fault.content_type.encode("latin-1"))]
             if fault.retry_after is not None:
                 headers.append((b"retry-after", f"{fault.retry_after:g}".encode()))
-            payload = msgspec.json.encode(
-                {"message": f"injected failure: HTTP {fault.status}", "details": {}}
-            )
+            if fault.mode == "body":
+                payload = (fault.body or "").encode()
+            else:
+                payload = msgspec.json.encode(
+                    {"message": f"injected failure: HTTP {fault.status}", "details": {}}
+                )
             await recording_send({"type": "http.response.start", "status": fault.status, "headers": headers})
             await send({"type": "http.response.body", "body": payload, "more_body": False})
 
@@ -389,18 +399,23 @@ class FakeWix:
         status: int = 500,
         times: int = 1,
         retry_after: float | None = None,
-        mode: Literal["status", "drop", "delay"] = "status",
+        mode: FaultMode = "status",
         delay: float = 0.0,
         path: str | None = None,
+        body: str | None = None,
+        content_type: str = "application/json",
     ) -> None:
-        self.queue_failure(FailureSpec(status=status, times=times, retry_after=retry_after,
-                                       mode=mode, delay=delay, path=path))
+        """Queue a fault for the next `times` Wix API requests; see FailureSpec."""
+        self.queue_failure(FailureSpec(status=status, times=times, retry_after=retry_after, mode=mode,
+                                       delay=delay, path=path, body=body, content_type=content_type))
 
     def queue_failure(self, spec: FailureSpec) -> None:
         if spec.times < 1:
             raise ValueError("times must be >= 1")
         if spec.mode == "status" and not 400 <= spec.status <= 599:
             raise ValueError("an injected status must be 4xx or 5xx")
+        if spec.mode == "body" and not 200 <= spec.status <= 599:
+            raise ValueError("an injected status must be 200..599")
         self._failures.append(spec)
 
     def clear_failures(self) -> None:
@@ -513,7 +528,7 @@ class FakeWix:
                 return _wix_error(e.status, e.message, e.code)
 
         @get("/ecom/v1/orders/{order_id:str}")
-        async def get_order(request: Request[Any, Any, Any], order_id: str) -> Response[bytes]:
+        async def get_order(request: Request[Any, Any, Any], order_id: FromPath[str]) -> Response[bytes]:
             try:
                 fake._check_auth(request)
             except FakeWixError as e:
@@ -600,6 +615,7 @@ class FakeWix:
         """Bind (port 0 = a free one), serve in a task of the running loop, return base_url."""
         if self._task is not None:
             raise RuntimeError("already serving")
+        app = self.app
         sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
         try:
             sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
@@ -611,17 +627,21 @@ class FakeWix:
             raise
         self._sock = sock
         config = uvicorn.Config(
-            self.app, lifespan="off", access_log=False, log_config=log_config,
+            app, lifespan="off", access_log=False, log_config=log_config,
             log_level="info" if log_config else "warning", timeout_graceful_shutdown=2,
             timeout_keep_alive=5,
         )
         self._server = _InProcessServer(config)
         self._task = asyncio.create_task(self._server.serve(sockets=[sock]), name="fakewix")
-        while not self._server.started:
-            if self._task.done():
-                self._task.result()
-                raise RuntimeError("fakewix server exited during start-up")
-            await asyncio.sleep(0.01)
+        try:
+            while not self._server.started:
+                if self._task.done():
+                    self._task.result()
+                    raise RuntimeError("fakewix server exited during start-up")
+                await asyncio.sleep(0.01)
+        except BaseException:
+            await self.stop()
+            raise
         return self.base_url
 
     async def stop(self) -> None:
