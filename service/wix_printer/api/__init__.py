@@ -1,0 +1,1 @@
+"""HTTP handlers. Thin: they translate between HTTP and the services in `Services`."""

@@ -1,0 +1,86 @@
+"""Builds the Litestar app: lifespan opens the store and starts the background tasks."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import AsyncIterator, Callable
+from typing import Any
+
+from litestar import Litestar
+from litestar.di import Provide
+from litestar.openapi import OpenAPIConfig
+
+from . import __version__
+from .api.status import get_health, get_status
+from .api.webhooks import receive_wix_webhook
+from .config import Config
+from .intake import Intake
+from .printing.render import diff_for_intake, make_renderer, reprint_banner
+from .printing.worker import PrintWorker, PrinterMonitor
+from .services import Services
+from .store import Store
+from .wix.jwt import JwtVerifier, load_public_key
+
+log = logging.getLogger(__name__)
+
+
+def build_services(config: Config, clock: Callable[[], float] = time.time) -> Services:
+    store = Store(config.store.path, clock=clock)
+    intake = Intake(store, config, diff_for_intake(config))
+    verifier = None
+    if config.wix.public_key:
+        verifier = JwtVerifier(load_public_key(config.wix.public_key), leeway=config.wix.jwt_leeway, clock=clock)
+    monitor = PrinterMonitor(clock)
+    worker = PrintWorker(
+        store, config.printer, config.store, make_renderer(config, clock),
+        monitor=monitor, reprint_banner=reprint_banner(config), clock=clock,
+    )
+    return Services(config, store, intake, verifier, worker, monitor, clock)
+
+
+def create_app(config: Config, *, clock: Callable[[], float] = time.time,
+               on_ready: Callable[[], None] | None = None) -> Litestar:
+    services = build_services(config, clock)
+
+    @contextlib.asynccontextmanager
+    async def lifespan(app: Litestar) -> AsyncIterator[None]:
+        await services.store.open()
+        tasks: dict[str, asyncio.Task[Any]] = {}
+        if services.worker is not None:
+            tasks["print worker"] = asyncio.create_task(services.worker.run(), name="print-worker")
+        if config.demo.sample_orders:
+            from .samples import ingest_samples
+
+            await ingest_samples(services)
+        from .catchup import start_catchup
+
+        catchup_task = start_catchup(services)
+        if catchup_task is not None:
+            tasks["wix catch-up"] = catchup_task
+        for name, task in tasks.items():
+            services.task_alive[name] = lambda t=task: not t.done()
+        if on_ready:
+            on_ready()
+        try:
+            yield
+        finally:
+            if services.worker is not None:
+                await services.worker.stop()
+            for task in tasks.values():
+                task.cancel()
+            for task in tasks.values():
+                with contextlib.suppress(asyncio.CancelledError, Exception):
+                    await task
+            await services.store.close()
+
+    return Litestar(
+        route_handlers=[receive_wix_webhook, get_health, get_status],
+        dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
+        lifespan=[lifespan],
+        openapi_config=OpenAPIConfig(title="wix-printer", version=__version__, path="/schema"),
+        request_max_body_size=config.http.max_body_bytes,
+        debug=False,
+    )

@@ -1,0 +1,1 @@
+"""Printer transports, status parsing, confirmation, and the one-socket-per-printer worker."""

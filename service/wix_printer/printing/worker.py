@@ -1,0 +1,312 @@
+"""The print worker: owns the printer's one connection, takes jobs off the queue, and
+only calls a job printed when the printer says so.
+
+A job's rendered bytes and process id are committed before the first byte is sent, so a
+crash at any point leaves either a queued job, a printed one, or an `uncertain` one
+that is reprinted under a visible "possible duplicate" banner, never silently twice.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import random
+import time
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+from ..config import PrinterConfig, StoreConfig
+from ..store import Job, OrderRow, Store
+from .connection import Connection, PrinterGone, open_network
+from .status import PrinterState, Status, process_id_command
+
+log = logging.getLogger(__name__)
+
+Renderer = Callable[[Job, OrderRow | None], bytes]
+ORDER_KINDS = ("kitchen", "driver", "customer")
+PID_ALPHABET = "0123456789ABCDEFGHIJKLMNOPQRSTUVWXYZ"
+
+
+class PrinterMonitor:
+    """What /status and the notifier know about the printer."""
+
+    def __init__(self, clock: Callable[[], float] = time.time) -> None:
+        self._clock = clock
+        self.state = PrinterState.UNKNOWN
+        self.since = clock()
+        self.last_error: str | None = None
+        self.last_ok_at: float | None = None
+        self.paper_near_end = False
+        self.listeners: list[Callable[[PrinterState, PrinterState], None]] = []
+
+    def set(self, state: PrinterState, error: str | None = None) -> None:
+        if error:
+            self.last_error = error
+        if state is not self.state:
+            old, self.state, self.since = self.state, state, self._clock()
+            log.info("printer: %s -> %s%s", old, state, f" ({error})" if error else "")
+            for cb in self.listeners:
+                cb(old, state)
+        if state in (PrinterState.ONLINE, PrinterState.PAPER_LOW):
+            self.last_ok_at = self._clock()
+
+    def from_status(self, st: Status) -> None:
+        self.paper_near_end = st.paper_near_end
+        self.set(st.state)
+
+    def as_dict(self) -> dict[str, object]:
+        return {"state": str(self.state), "since": self.since, "last_error": self.last_error,
+                "last_ok_at": self.last_ok_at, "paper_near_end": self.paper_near_end}
+
+
+def encode_pid(n: int) -> str:
+    n %= len(PID_ALPHABET) ** 4
+    out = []
+    for _ in range(4):
+        n, r = divmod(n, len(PID_ALPHABET))
+        out.append(PID_ALPHABET[r])
+    return "".join(reversed(out))
+
+
+class PrintWorker:
+    def __init__(
+        self,
+        store: Store,
+        printer: PrinterConfig,
+        store_cfg: StoreConfig,
+        render: Renderer,
+        *,
+        monitor: PrinterMonitor | None = None,
+        reprint_banner: str = "NACHDRUCK – evtl. doppelt",
+        clock: Callable[[], float] = time.time,
+        on_printed: Callable[[Job], Awaitable[None]] | None = None,
+    ) -> None:
+        self.store = store
+        self.cfg = printer
+        self.lease = store_cfg.lease_seconds
+        self.render = render
+        self.monitor = monitor or PrinterMonitor(clock)
+        self.reprint_banner = reprint_banner
+        self.clock = clock
+        self.on_printed = on_printed
+        self._wake = asyncio.Event()
+        self._conn: Connection | None = None
+        # Process ids the printer confirmed on any connection of this worker; a late
+        # answer may arrive on a session we already gave up on.
+        self._confirmed: set[str] = set()
+        self._pid_seq = random.SystemRandom().randrange(len(PID_ALPHABET) ** 4)
+        self.alive_at = clock()
+        self._stopping = False
+
+    def wake(self) -> None:
+        self._wake.set()
+
+    async def stop(self) -> None:
+        self._stopping = True
+        self._wake.set()
+        if self._conn:
+            await self._conn.close()
+            self._conn = None
+
+    # --- main loop ----------------------------------------------------------------------
+    async def run(self) -> None:
+        await self.store.requeue_stale()
+        backoff = 0.1
+        while not self._stopping:
+            self.alive_at = self.clock()
+            try:
+                if self.cfg.kind == "file":
+                    await self._run_file_once()
+                    continue
+                conn = await self._ensure_connection()
+                st = await conn.status()
+                self.monitor.from_status(st)
+                if not st.can_print:
+                    # The printer keeps what it has; wait for it instead of sending more.
+                    await self._idle(1.0)
+                    continue
+                backoff = 0.1
+                if await self._resolve_uncertain(conn):
+                    continue
+                job = await self.store.claim(self.lease)
+                if job is None:
+                    await self._idle(5.0)
+                    continue
+                await self._print(conn, job)
+            except PrinterGone as e:
+                self.monitor.set(PrinterState.UNREACHABLE, str(e))
+                await self._drop_connection()
+                # Probe at least once a second while the printer is away, never in a tight loop.
+                await asyncio.sleep(backoff)
+                backoff = min(backoff * 2, 1.0)
+            except asyncio.CancelledError:
+                raise
+            except Exception:  # a bug must not stop the printer for the rest of the day
+                log.exception("print worker iteration failed")
+                await asyncio.sleep(1.0)
+        await self._drop_connection()
+
+    async def _idle(self, seconds: float) -> None:
+        self._wake.clear()
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(self._wake.wait(), seconds)
+
+    async def _ensure_connection(self) -> Connection:
+        if self._conn is not None and not self._conn.closed.is_set():
+            return self._conn
+        await self._drop_connection()
+        conn = await open_network(self.cfg.host, self.cfg.port, self.cfg.connect_timeout, self.monitor.from_status)
+        conn.process_ids = self._confirmed
+        await conn.drain_input()
+        await conn.enable_asb()
+        await conn.drain_input()
+        self._conn = conn
+        return conn
+
+    async def _drop_connection(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    def _next_pid(self) -> str:
+        self._pid_seq += 1
+        return encode_pid(self._pid_seq)
+
+    # --- one job ------------------------------------------------------------------------
+    async def _prepare(self, job: Job) -> tuple[bytes, str] | None:
+        """Render and persist the exact bytes and process id before anything is sent."""
+        order = await self.store.get_order(job.order_id)
+        try:
+            payload = self.render(job, order)
+        except Exception as e:
+            log.exception("rendering job %s failed", job.id)
+            await self.store.fail(job.id, f"render failed: {e}", retry_in=None)
+            return None
+        pid = self._next_pid()
+        async with self.store.transaction() as tx:
+            await tx.set_state(job.id, "sending", payload=payload, process_id=pid, sent_at=tx.now,
+                               lease_until=tx.now + self.lease)
+            if order is not None and job.kind in ORDER_KINDS:
+                await tx.set_printed_raw(order.id, order.raw)
+        return payload, pid
+
+    async def _print(self, conn: Connection, job: Job) -> None:
+        prepared = await self._prepare(job)
+        if prepared is None:
+            return
+        payload, pid = prepared
+        try:
+            await conn.send(payload + process_id_command(pid))
+            ok = await self._confirm(conn, job, pid)
+        except PrinterGone as e:
+            await self._mark_uncertain(job, f"link lost mid-job: {e}")
+            raise
+        if ok:
+            await self._done(job)
+        else:
+            await self._mark_uncertain(job, "printer did not confirm the job")
+
+    async def _confirm(self, conn: Connection, job: Job, pid: str) -> bool:
+        if self.cfg.confirm == "status":
+            return await self._confirm_by_status(conn, job)
+        ok_since = asyncio.get_running_loop().time()
+        while True:
+            if await conn.wait_process_id(pid, 1.0):
+                return True
+            st = await conn.status()
+            self.monitor.from_status(st)
+            now = asyncio.get_running_loop().time()
+            if not st.can_print:
+                # Paper end or cover open mid-job: the printer holds the rest; do not resend.
+                await self._extend_lease(job)
+                ok_since = now
+            elif now - ok_since > self.cfg.confirm_timeout:
+                return False
+
+    async def _confirm_by_status(self, conn: Connection, job: Job) -> bool:
+        """For printers without GS ( H: GS r answers once the job is processed, then DLE EOT."""
+        while True:
+            try:
+                await conn.paper_status(self.cfg.confirm_timeout)
+                break
+            except PrinterGone:
+                if conn.closed.is_set():
+                    raise
+                st = await conn.status()
+                self.monitor.from_status(st)
+                if st.can_print:
+                    return False
+                await self._extend_lease(job)
+        st = await conn.status()
+        self.monitor.from_status(st)
+        return st.can_print
+
+    async def _extend_lease(self, job: Job) -> None:
+        async with self.store.transaction() as tx:
+            await tx.conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'sending'",
+                                  (tx.now + self.lease, job.id))
+
+    async def _done(self, job: Job) -> None:
+        await self.store.complete(job.id)
+        self.monitor.set(self.monitor.state if self.monitor.state is not PrinterState.UNKNOWN
+                         else PrinterState.ONLINE)
+        self.monitor.last_ok_at = self.clock()
+        if self.on_printed:
+            await self.on_printed(job)
+
+    async def _mark_uncertain(self, job: Job, why: str) -> None:
+        log.warning("job %s (%s of order %s): outcome unknown: %s", job.id, job.kind, job.order_id, why)
+        async with self.store.transaction() as tx:
+            await tx.set_state(job.id, "uncertain", last_error=why, lease_until=None)
+
+    async def _resolve_uncertain(self, conn: Connection) -> bool:
+        """Settle jobs whose outcome is unknown before printing anything new."""
+        jobs = await self.store.jobs_in_state("uncertain", limit=20)
+        if not jobs:
+            return False
+        waited = False
+        for job in jobs:
+            pid = job.process_id
+            if pid and pid not in self._confirmed and not waited:
+                # A late answer may still be on its way from the printer.
+                await asyncio.sleep(self.cfg.late_confirm_wait)
+                waited = True
+            if pid and pid in self._confirmed:
+                log.info("job %s: late confirmation %s arrived; it printed", job.id, pid)
+                await self._done(job)
+                continue
+            # Whatever of it is still in the printer must not come out half: clear, then
+            # print it again under a banner that says it may be a duplicate.
+            await conn.clear_buffers()
+            async with self.store.transaction() as tx:
+                await tx.set_state(job.id, "queued", banner=self.reprint_banner, not_before=0,
+                                   last_error=job.last_error)
+            log.warning("job %s: reprinting with a possible-duplicate banner", job.id)
+        return True
+
+    # --- file printer -------------------------------------------------------------------
+    async def _run_file_once(self) -> None:
+        self.monitor.set(PrinterState.ONLINE)
+        for job in await self.store.jobs_in_state("uncertain", limit=20):
+            async with self.store.transaction() as tx:
+                await tx.set_state(job.id, "queued", banner=self.reprint_banner)
+        job = await self.store.claim(self.lease)
+        if job is None:
+            await self._idle(5.0)
+            return
+        prepared = await self._prepare(job)
+        if prepared is None:
+            return
+        path = Path(self.cfg.path)
+        await asyncio.to_thread(_append, path, prepared[0])
+        await self._done(job)
+
+
+def _append(path: Path, data: bytes) -> None:
+    import os
+
+    with path.open("ab") as f:
+        f.write(data)
+        f.flush()
+        os.fsync(f.fileno())

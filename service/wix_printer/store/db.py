@@ -1,0 +1,431 @@
+"""SQLite store on aiosqlite.
+
+Durability choices: WAL so readers (status page) never block the writer; synchronous=FULL
+because a Pi loses power without warning and an order acknowledged to Wix must survive
+that; every write is one explicit BEGIN IMMEDIATE transaction so the write lock is taken
+up front and a claim can never interleave with another writer.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import sqlite3
+import time
+from collections.abc import AsyncIterator, Callable, Iterable
+from pathlib import Path
+from typing import Any
+
+import aiosqlite
+import msgspec
+
+from .schema import LATEST, MIGRATIONS
+
+JOB_STATES = ("queued", "sending", "printed", "uncertain", "failed", "cancelled", "held")
+# Kitchen first: the cook needs the ticket, the customer's receipt can wait a minute.
+PRIORITY = {"cancel": 0, "change": 0, "kitchen": 1, "driver": 2, "customer": 3, "test": 1}
+
+
+class StoreError(Exception):
+    pass
+
+
+class OrderRow(msgspec.Struct, frozen=True):
+    id: str
+    number: str | None
+    status: str | None
+    payment_status: str | None
+    fulfillment_status: str | None
+    updated_date: str | None
+    sequence: int | None
+    revision: int
+    printable: bool
+    filtered_out: bool
+    is_delivery: bool
+    wanted_at: str | None
+    source: str
+    raw: str
+    printed_raw: str | None
+    first_seen_at: float
+    updated_at: float
+
+
+class Job(msgspec.Struct, frozen=True):
+    id: int
+    order_id: str
+    kind: str
+    revision: int
+    copy: int
+    state: str
+    priority: int
+    attempts: int
+    lease_until: float | None
+    not_before: float
+    process_id: str | None
+    banner: str | None
+    detail: str | None
+    payload: bytes | None
+    last_error: str | None
+    created_at: float
+    updated_at: float
+    printed_at: float | None
+    received_at: float | None
+    sent_at: float | None
+
+
+_ORDER_COLS = ", ".join(OrderRow.__struct_fields__)
+_JOB_COLS = ", ".join(Job.__struct_fields__)
+
+
+def _order(row: sqlite3.Row | tuple[Any, ...]) -> OrderRow:
+    r = list(row)
+    for i in (8, 9, 10):
+        r[i] = bool(r[i])
+    return OrderRow(*r)
+
+
+def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
+    return Job(*row)
+
+
+class Tx:
+    """One IMMEDIATE transaction; every statement of a logical write goes through it."""
+
+    def __init__(self, conn: aiosqlite.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+
+    async def _one(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            return await cur.fetchone()
+
+    # --- events -------------------------------------------------------------------------
+    async def record_event(
+        self, event_id: str, source: str, event_type: str, order_id: str, sequence: int | None
+    ) -> bool:
+        """Insert the event id; False when it was seen before (the dedupe gate)."""
+        cur = await self.conn.execute(
+            "INSERT OR IGNORE INTO events (event_id, source, event_type, order_id, sequence, received_at,"
+            " outcome) VALUES (?, ?, ?, ?, ?, ?, 'applied')",
+            (event_id, source, event_type, order_id, sequence, self.now),
+        )
+        return cur.rowcount == 1
+
+    async def set_event_outcome(self, event_id: str, outcome: str) -> None:
+        await self.conn.execute("UPDATE events SET outcome = ? WHERE event_id = ?", (outcome, event_id))
+
+    # --- orders -------------------------------------------------------------------------
+    async def get_order(self, order_id: str) -> OrderRow | None:
+        row = await self._one(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))
+        return _order(row) if row else None
+
+    async def upsert_order(self, row: OrderRow) -> None:
+        values = msgspec.structs.astuple(row)
+        placeholders = ", ".join("?" * len(values))
+        updates = ", ".join(f"{c} = excluded.{c}" for c in OrderRow.__struct_fields__[1:] if c != "first_seen_at")
+        await self.conn.execute(
+            f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({placeholders})"  # noqa: S608 - fixed columns
+            f" ON CONFLICT(id) DO UPDATE SET {updates}",
+            values,
+        )
+
+    async def set_printed_raw(self, order_id: str, raw: str) -> None:
+        await self.conn.execute("UPDATE orders SET printed_raw = ? WHERE id = ?", (raw, order_id))
+
+    # --- jobs ---------------------------------------------------------------------------
+    async def put(
+        self,
+        order_id: str,
+        kind: str,
+        revision: int,
+        copy: int = 1,
+        *,
+        state: str = "queued",
+        banner: str | None = None,
+        detail: str | None = None,
+        received_at: float | None = None,
+    ) -> int | None:
+        """Queue one receipt; None when that (order, kind, revision, copy) already exists."""
+        cur = await self.conn.execute(
+            "INSERT OR IGNORE INTO jobs (order_id, kind, revision, copy, state, priority, banner, detail,"
+            " created_at, updated_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            (order_id, kind, revision, copy, state, PRIORITY.get(kind, 5), banner, detail,
+             self.now, self.now, received_at if received_at is not None else self.now),
+        )
+        return cur.lastrowid if cur.rowcount == 1 else None
+
+    async def jobs_for_order(self, order_id: str) -> list[Job]:
+        async with self.conn.execute(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE order_id = ? ORDER BY id", (order_id,)
+        ) as cur:
+            return [_job(r) for r in await cur.fetchall()]
+
+    async def cancel_queued(self, order_id: str) -> int:
+        cur = await self.conn.execute(
+            "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE order_id = ?"
+            " AND state IN ('queued', 'held', 'failed')",
+            (self.now, order_id),
+        )
+        return cur.rowcount
+
+    async def set_state(self, job_id: int, state: str, **fields: Any) -> None:
+        allowed = {"last_error", "banner", "payload", "process_id", "lease_until", "not_before",
+                   "printed_at", "sent_at", "attempts", "detail"}
+        bad = set(fields) - allowed
+        if bad:
+            raise StoreError(f"cannot set {sorted(bad)}")
+        sets = ", ".join([f"{k} = ?" for k in fields] + ["state = ?", "updated_at = ?"])
+        await self.conn.execute(
+            f"UPDATE jobs SET {sets} WHERE id = ?",  # noqa: S608 - keys checked above
+            (*fields.values(), state, self.now, job_id),
+        )
+
+    # --- sync state ---------------------------------------------------------------------
+    async def set_sync(self, key: str, value: str) -> None:
+        await self.conn.execute(
+            "INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?)"
+            " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
+            (key, value, self.now),
+        )
+
+
+class Store:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+        self.path = Path(path)
+        self.clock = clock
+        self._conn: aiosqlite.Connection | None = None
+        # aiosqlite serialises statements on one thread, but two tasks could still
+        # interleave BEGIN/COMMIT pairs on the shared connection; the lock keeps each
+        # transaction whole.
+        self._lock = asyncio.Lock()
+
+    # --- lifecycle ----------------------------------------------------------------------
+    async def open(self, *, migrate: bool = True) -> None:
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        conn = await aiosqlite.connect(self.path, isolation_level=None)
+        await conn.execute("PRAGMA journal_mode=WAL")
+        await conn.execute("PRAGMA synchronous=FULL")
+        await conn.execute("PRAGMA foreign_keys=ON")
+        # A backup or a second process (the CLI) may hold the lock briefly.
+        await conn.execute("PRAGMA busy_timeout=5000")
+        self._conn = conn
+        if migrate:
+            await self.migrate_to(LATEST)
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    async def __aenter__(self) -> Store:
+        await self.open()
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+    @property
+    def conn(self) -> aiosqlite.Connection:
+        if self._conn is None:
+            raise StoreError("store is not open")
+        return self._conn
+
+    @contextlib.asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Tx]:
+        async with self._lock:
+            conn = self.conn
+            await conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield Tx(conn, self.clock())
+            except BaseException:
+                await conn.execute("ROLLBACK")
+                raise
+            await conn.execute("COMMIT")
+
+    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            return list(await cur.fetchall())
+
+    async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        async with self.conn.execute(sql, tuple(args)) as cur:
+            return await cur.fetchone()
+
+    # --- schema -------------------------------------------------------------------------
+    async def schema_version(self) -> int:
+        row = await self.fetchone("PRAGMA user_version")
+        return int(row[0])
+
+    async def migrate_to(self, target: int) -> list[str]:
+        """Apply up or down steps until user_version == target; each step is atomic."""
+        if not 0 <= target <= LATEST:
+            raise StoreError(f"schema version {target} unknown (this release knows 0..{LATEST})")
+        done: list[str] = []
+        current = await self.schema_version()
+        if current > LATEST:
+            # A newer release migrated (expand-only) and we were rolled back: run as is.
+            return done
+        while current != target:
+            step = current + 1 if target > current else current
+            mig = MIGRATIONS[step - 1]
+            sql = mig.up if target > current else mig.down
+            new_version = step if target > current else step - 1
+            async with self.transaction() as tx:
+                for stmt in _statements(sql):
+                    await tx.conn.execute(stmt)
+                await tx.conn.execute(f"PRAGMA user_version = {new_version:d}")
+            done.append(f"{'up' if target > current else 'down'} {mig.version}: {mig.name}")
+            current = new_version
+        return done
+
+    # --- backup -------------------------------------------------------------------------
+    async def backup_to(self, dest: Path) -> Path:
+        """Online copy through SQLite's backup API, then verified with integrity_check."""
+        dest.parent.mkdir(parents=True, exist_ok=True)
+        tmp = dest.with_suffix(dest.suffix + ".part")
+        tmp.unlink(missing_ok=True)
+        target = await aiosqlite.connect(tmp)
+        try:
+            await self.conn.backup(target)
+            async with target.execute("PRAGMA integrity_check") as cur:
+                res = await cur.fetchone()
+        finally:
+            await target.close()
+        if not res or res[0] != "ok":
+            tmp.unlink(missing_ok=True)
+            raise StoreError(f"backup failed integrity_check: {res[0] if res else 'no answer'}")
+        tmp.replace(dest)
+        return dest
+
+    # --- queue --------------------------------------------------------------------------
+    async def claim(self, lease_seconds: float) -> Job | None:
+        """Take the most urgent due job: one UPDATE ... RETURNING in one IMMEDIATE transaction."""
+        async with self.transaction() as tx:
+            row = await tx._one(
+                f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
+                f" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?"
+                f" ORDER BY priority, id LIMIT 1) RETURNING {_JOB_COLS}",  # noqa: S608 - fixed columns
+                (tx.now + lease_seconds, tx.now, tx.now),
+            )
+        return _job(row) if row else None
+
+    async def complete(self, job_id: int) -> None:
+        async with self.transaction() as tx:
+            await tx.set_state(job_id, "printed", printed_at=tx.now, lease_until=None, last_error=None)
+
+    async def fail(self, job_id: int, error: str, *, retry_in: float | None) -> None:
+        """Back to the queue after `retry_in` seconds, or dead-lettered when None."""
+        async with self.transaction() as tx:
+            if retry_in is None:
+                await tx.set_state(job_id, "failed", last_error=error, lease_until=None)
+            else:
+                await tx.set_state(job_id, "queued", last_error=error, lease_until=None,
+                                   not_before=tx.now + retry_in)
+
+    async def requeue_stale(self) -> int:
+        """Leases that expired belong to a worker that died mid-job: its outcome is unknown."""
+        async with self.transaction() as tx:
+            cur = await tx.conn.execute(
+                "UPDATE jobs SET state = 'uncertain', lease_until = NULL, updated_at = ?,"
+                " last_error = 'worker stopped while sending' WHERE state = 'sending' AND lease_until < ?",
+                (tx.now, tx.now),
+            )
+            return cur.rowcount
+
+    async def prune(self, older_than_days: float) -> int:
+        """Forget finished orders (all jobs printed/cancelled) older than the retention window."""
+        async with self.transaction() as tx:
+            cutoff = tx.now - older_than_days * 86400
+            await tx.conn.execute(
+                "DELETE FROM jobs WHERE order_id IN (SELECT o.id FROM orders o WHERE o.updated_at < ?"
+                " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.order_id = o.id"
+                " AND j.state NOT IN ('printed', 'cancelled')))",
+                (cutoff,),
+            )
+            cur = await tx.conn.execute(
+                "DELETE FROM orders WHERE updated_at < ? AND NOT EXISTS"
+                " (SELECT 1 FROM jobs j WHERE j.order_id = orders.id)",
+                (cutoff,),
+            )
+            await tx.conn.execute("DELETE FROM events WHERE received_at < ?", (cutoff,))
+            return cur.rowcount
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await self.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
+        return _job(row) if row else None
+
+    async def get_order(self, order_id: str) -> OrderRow | None:
+        row = await self.fetchone(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))  # noqa: S608
+        return _order(row) if row else None
+
+    async def jobs_in_state(self, *states: str, limit: int = 100) -> list[Job]:
+        marks = ", ".join("?" * len(states))
+        rows = await self.fetchall(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE state IN ({marks}) ORDER BY priority, id LIMIT ?",  # noqa: S608
+            (*states, limit),
+        )
+        return [_job(r) for r in rows]
+
+    async def list_jobs(self, *, order_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
+        where, args = ("WHERE order_id = ?", [order_id]) if order_id else ("", [])
+        rows = await self.fetchall(
+            f"SELECT {_JOB_COLS} FROM jobs {where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608
+            (*args, limit, offset),
+        )
+        return [_job(r) for r in rows]
+
+    async def list_orders(self, *, limit: int = 50, offset: int = 0, since: float | None = None) -> list[OrderRow]:
+        rows = await self.fetchall(
+            f"SELECT {_ORDER_COLS} FROM orders WHERE first_seen_at >= ?"  # noqa: S608
+            " ORDER BY first_seen_at DESC LIMIT ? OFFSET ?",
+            (since or 0, limit, offset),
+        )
+        return [_order(r) for r in rows]
+
+    async def get_sync(self, key: str) -> str | None:
+        row = await self.fetchone("SELECT value FROM sync_state WHERE key = ?", (key,))
+        return str(row[0]) if row else None
+
+    async def counts(self) -> dict[str, Any]:
+        orders = await self.fetchone(
+            "SELECT COUNT(*), COALESCE(SUM(printable AND status = 'APPROVED'), 0),"
+            " COALESCE(SUM(status = 'CANCELED'), 0), COALESCE(SUM(filtered_out), 0) FROM orders"
+        )
+        jobs = {s: 0 for s in JOB_STATES}
+        for state, n in await self.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
+            jobs[state] = n
+        oldest = await self.fetchone("SELECT MIN(created_at) FROM jobs WHERE state IN ('queued', 'sending')")
+        last_event = await self.fetchone("SELECT MAX(received_at) FROM events")
+        last_print = await self.fetchone("SELECT MAX(printed_at) FROM jobs")
+        return {
+            "orders": {"total": orders[0], "printable": orders[1], "cancelled": orders[2],
+                       "filtered_out": orders[3]},
+            "jobs": jobs,
+            "oldest_queued_at": oldest[0],
+            "last_event_at": last_event[0],
+            "last_printed_at": last_print[0],
+        }
+
+    async def writable(self) -> bool:
+        try:
+            async with self.transaction() as tx:
+                await tx.set_sync("health_probe", str(tx.now))
+        except (sqlite3.Error, StoreError):
+            return False
+        return True
+
+
+def _statements(sql: str) -> list[str]:
+    """Split a migration script on top-level semicolons (no triggers with bodies here)."""
+    parts, buf = [], []
+    for line in sql.splitlines():
+        code = line.split("--", 1)[0]
+        buf.append(code)
+        if code.rstrip().endswith(";"):
+            stmt = "\n".join(buf).strip().rstrip(";").strip()
+            if stmt:
+                parts.append(stmt)
+            buf = []
+    tail = "\n".join(buf).strip()
+    if tail:
+        parts.append(tail)
+    return parts
