@@ -303,3 +303,19 @@ async def test_retry_after_as_http_date(fake: FakeWix, sleep: RecordingSleep) ->
         assert client.state.last_success_at == now
     finally:
         await client.aclose()
+
+
+async def test_orders_changed_while_paging_are_not_lost(fake: FakeWix, sleep: RecordingSleep) -> None:
+    orders = generate_orders(150, START, seed=13, canceled_share=0)
+    fake.add_orders(orders)
+    seen: list[str] = []
+    async with make_client(fake.base_url, sleep) as client:
+        async for page in client.search_orders(START):
+            if not seen:
+                # A cancellation lands between two pages: one order already seen, one not yet.
+                fake.update_order(page[0]["id"], {"status": "CANCELED"})
+                fake.update_order(orders[120]["id"], {"status": "CANCELED"})
+            seen.extend(o["id"] for o in page)
+    assert set(seen) == {o["id"] for o in orders}
+    assert seen.count(orders[0]["id"]) == 2  # found again in its new state: intake dedupes
+    assert set(seen[-2:]) == {orders[0]["id"], orders[120]["id"]}
