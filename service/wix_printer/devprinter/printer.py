@@ -155,6 +155,7 @@ class VirtualPrinter:
         control_port: int | None = None,
         faults: Faults | None = None,
         render_png: bool = True,
+        receive_buffer: int = 1 << 20,
     ) -> None:
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.host = host
@@ -162,6 +163,9 @@ class VirtualPrinter:
         self.control_port_requested = control_port
         self.faults = faults if faults is not None else Faults()
         self.render_png = render_png and self.out_dir is not None
+        # Once this much is held, stop reading the socket: the client's sends then block
+        # like against a real printer whose receive buffer is full during paper end.
+        self.receive_buffer = receive_buffer
         self.jobs: list[PrintedJob] = []
         self.bytes_received = 0
         self.replies_sent = 0
@@ -286,7 +290,7 @@ class VirtualPrinter:
         """Wait until the printer has read at least ``n`` bytes in total."""
         await self._wait_until(lambda: self.bytes_received >= n, timeout)
 
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float) -> None:  # noqa: ASYNC109
+    async def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> None:  # noqa: ASYNC109
         async with asyncio.timeout(timeout):
             while True:
                 changed = self._changed
@@ -412,6 +416,8 @@ class VirtualPrinter:
         stream = p.Parser()
         try:
             while True:
+                if self._queued_bytes >= self.receive_buffer:
+                    await self._wait_until(lambda: self._queued_bytes < self.receive_buffer, None)
                 try:
                     data = await reader.read(65536)
                 except ConnectionError:

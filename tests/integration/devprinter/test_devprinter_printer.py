@@ -350,3 +350,24 @@ async def test_unknown_fault_name_is_rejected(printer: VirtualPrinter) -> None:
         printer.set_fault("cut-after", -1)
     printer.set_fault("paper_end")  # underscores are accepted too
     assert printer.faults.paper_end
+
+
+async def test_full_receive_buffer_stops_reading_until_printing_resumes() -> None:
+    # In memory: a PNG of 20000 lines would only measure Pillow.
+    async with VirtualPrinter(receive_buffer=4096) as vp:
+        vp.set_fault("paper-end")
+        client = await RawClient.open(vp.port)
+        lines = b"".join(b"Zeile %05d\n" % i for i in range(20000))
+        stream = ESC_INIT + lines + CUT + process_id(b"N001")
+        sender = asyncio.create_task(client.send(stream))
+        await vp.wait_for_received(4096)
+        await asyncio.sleep(0.2)
+        assert vp.held_bytes < 4096 + 65536, "the printer keeps reading although its buffer is full"
+        assert vp.bytes_received < len(stream)
+        vp.clear_fault("paper-end")
+        await sender
+        assert await client.recv(7, timeout=10) == id_reply(b"N001")
+        [printed] = vp.jobs
+        assert printed.raw == ESC_INIT + lines + CUT
+        assert printed.text.count("\n") == 20000
+        await client.close()
