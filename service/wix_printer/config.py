@@ -68,6 +68,9 @@ class PrinterConfig(Section):
     codepage: Literal["cp1252", "cp858"] = "cp1252"
     columns: int = 48
     connect_timeout: float = 3.0
+    # DLE EOT is answered at once by a live printer even mid-job; silence this long
+    # means the peer is gone or wedged.
+    status_timeout: float = 2.0
     confirm_timeout: float = 30.0
     # After a link drop, how long a late process-id answer may still arrive.
     late_confirm_wait: float = 2.0
@@ -86,6 +89,28 @@ class MailConfig(Section):
     timeout: float = 10.0
     verify_tls: bool = True
     ca_file: str = ""
+    # Throttling (notify/): the first mail of an incident goes out at once; a new incident
+    # of the same kind within repeat_interval of its last alert waits and is summarised,
+    # so a flapping printer cannot flood the owner's phone.
+    repeat_interval: float = 900.0
+    # "Resolved" waits this long so an incident that comes straight back stays one incident.
+    resolve_delay: float = 60.0
+    # Across all kinds; "resolved" mails for incidents the owner was told about always go.
+    max_per_hour: int = 12
+    # Critical incidents (paper out, cover open, orders stuck, ...) still open after this
+    # long during service hours get a second, urgent mail (0 = never), also to escalate_to.
+    escalate_after: float = 900.0
+    escalate_to: list[str] = msgspec.field(default_factory=list)
+    # "HH:MM-HH:MM" in restaurant.timezone; empty = always (escalation only in these hours).
+    service_hours: list[str] = msgspec.field(default_factory=list)
+    # A folder with de/ and en/ template files overriding the built-in ones file by file.
+    templates_dir: str = ""
+    # SMTP retry backoff cap; a mail older than give_up_after is pointless and marked failed.
+    retry_max: float = 600.0
+    give_up_after: float = 172800.0
+    # Watches run by the notifier: free space under the store, orders queued too long.
+    disk_min_free_mb: int = 200
+    stuck_after: float = 600.0
 
 
 class RestaurantConfig(Section):

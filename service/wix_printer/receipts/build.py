@@ -14,7 +14,7 @@ from urllib.parse import quote, urlencode
 from ..wix.model import Address, LineItem, Logistics, Money, Order
 from .context import RenderContext
 from .document import AnyBlock, DocKind, Document, Feed, QRCode, Row, Rule, Text
-from .fmt import datetime_text, decimal_of, finite, money, parse_time, percent, slot_text
+from .fmt import datetime_text, dec, decimal_of, finite, money, parse_time, percent, slot_text
 from .i18n import STRINGS, Lang
 from .text import glue
 
@@ -344,7 +344,7 @@ def _customer(order: Order, ctx: RenderContext, banner: str | None) -> list[AnyB
         ps = order.price_summary
         sw = max([sw] + [len(m(x)) for x in (ps.subtotal, ps.shipping, ps.total) if x is not None])
         if ps.discount is not None:
-            sw = max(sw, len(m(-abs(ps.discount.value))))
+            sw = max(sw, len(m(-abs(dec(ps.discount)))))
     widths = (uw, sw)
     if prices:
         blocks.append(Row(left=s["item"], cells=(s["unit"], s["sum"]), widths=widths, bold=True))
@@ -362,7 +362,7 @@ def _customer(order: Order, ctx: RenderContext, banner: str | None) -> list[AnyB
                     continue
                 qty = f"{mod.quantity}x " if mod.quantity != 1 else ""
                 extra = ""
-                if prices and mod.price is not None and mod.price.value > 0:
+                if prices and dec(mod.price) > 0:
                     extra = f" (+{m(mod.price)})"
                 gname = group.name.best().strip()
                 text = f"{gname}: {qty}{label}{extra}" if gname else f"{qty}{label}{extra}"
@@ -384,10 +384,10 @@ def _customer(order: Order, ctx: RenderContext, banner: str | None) -> list[AnyB
         blocks.append(Rule())
         summary: list[tuple[str, Money | Decimal | None]] = [
             (s["subtotal"], ps.subtotal),
-            (s["shipping"], ps.shipping if ps.shipping and ps.shipping.value else None),
-            (s["discount"], -abs(ps.discount.value) if ps.discount and ps.discount.value else None),
+            (s["shipping"], ps.shipping if dec(ps.shipping) else None),
+            (s["discount"], -abs(dec(ps.discount)) if dec(ps.discount) else None),
         ]
-        if order.tax_included_in_prices is False and ps.tax is not None and ps.tax.value:
+        if order.tax_included_in_prices is False and dec(ps.tax):
             summary.append((f"{s['tax_added']} {s['vat']}", ps.tax))
         for label, amount in summary:
             if amount is not None:
@@ -423,7 +423,7 @@ def _payment_state(order: Order, s: dict[str, str], m: _MoneyFn, prices: bool) -
     if status == "PAID":
         return s["state_paid"]
     due = amount_due(order)
-    if status == "NOT_PAID" or (status and due is not None and due.value > 0):
+    if status == "NOT_PAID" or (status and dec(due) > 0):
         return s["state_open"].format(amount=m(due)) if prices else s["not_paid"].split(" – ")[0]
     return s["state_unknown"].format(status=status or "?")
 

@@ -28,7 +28,7 @@ def _pattern(locale: str) -> tuple[Locale, NumberPattern] | None:
 
 def money(amount: Money | Decimal | None, currency: str | None, locale: str) -> str:
     """Amount as the locale writes it, glued into one token so it never wraps apart."""
-    value = _decimal(amount)
+    value = dec(amount)
     code = (currency or "").strip().upper()
     found = _pattern(locale) or _pattern("de_DE")
     text: str | None = None
@@ -44,17 +44,20 @@ def money(amount: Money | Decimal | None, currency: str | None, locale: str) -> 
     return glue(text)
 
 
-def _decimal(amount: Money | Decimal | None) -> Decimal:
+def dec(amount: Money | Decimal | None) -> Decimal:
+    """A finite, sane Decimal (0 for missing, NaN, or absurd magnitudes), safe to compare."""
     if amount is None:
         return Decimal(0)
     value = amount if isinstance(amount, Decimal) else amount.value
-    if not value.is_finite():
+    # Wix amounts have a few digits; 1e30 or NaN is a broken payload, and formatting
+    # (or multiplying) it must not blow up a receipt that has to come out.
+    if not value.is_finite() or abs(value.adjusted()) > 15:
         return Decimal(0)
     return value
 
 
 def decimal_of(amount: Money | None) -> Decimal | None:
-    return None if amount is None else _decimal(amount)
+    return None if amount is None else dec(amount)
 
 
 def parse_time(value: str | None) -> datetime | None:

@@ -71,7 +71,9 @@ def test_address_time_note(order: Order, edit: Edit) -> None:
 
 
 def test_time_in_given_zone(order: Order, edit: Edit) -> None:
-    new = edit(lambda d: d["shippingInfo"]["logistics"].update(deliveryTimeSlot={"from": "2026-03-14T19:00:00Z"}))
+    new = edit(
+        lambda d: d["shippingInfo"]["logistics"].update(deliveryTimeSlot={"from": "2026-03-14T19:00:00Z"})
+    )
     assert diff_orders(order, new, "en", tz="Europe/London") == [
         "TIME: Sat 14/03/2026 18:25–18:40 -> Sat 14/03/2026 19:00"
     ]

@@ -15,8 +15,17 @@ from .conftest import make_ctx
 Edit = Callable[[Callable[[dict[str, Any]], None]], Order]
 
 # Every command the encoder may emit, with the number of parameter bytes after it.
-FIXED = {b"\x1b@": 0, b"\x1bt": 1, b"\x1bM": 1, b"\x1ba": 1, b"\x1bE": 1, b"\x1bd": 1,
-         b"\x1d!": 1, b"\x1dB": 1, b"\x1dVB": 1}
+FIXED = {
+    b"\x1b@": 0,
+    b"\x1bt": 1,
+    b"\x1bM": 1,
+    b"\x1ba": 1,
+    b"\x1bE": 1,
+    b"\x1bd": 1,
+    b"\x1d!": 1,
+    b"\x1dB": 1,
+    b"\x1dVB": 1,
+}
 
 
 def parse(job: bytes) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
@@ -47,7 +56,7 @@ def parse(job: bytes) -> tuple[list[tuple[bytes, bytes]], list[bytes]]:
                 i += len(op) + argc
                 break
         else:
-            raise AssertionError(f"unexpected control byte {b:#04x} at {i}: {job[i:i + 8]!r}")
+            raise AssertionError(f"unexpected control byte {b:#04x} at {i}: {job[i : i + 8]!r}")
     assert not text, "text after the cut"
     return cmds, lines
 
@@ -59,7 +68,8 @@ def test_framing(order: Order, kind: str, codepage: str, n: int) -> None:
     job = to_escpos(build_receipt(kind, order, ctx, changes=["x"]), codepage, 48)  # type: ignore[arg-type]
     assert job.startswith(b"\x1b@\x1bt" + bytes([n]))
     cmds, _ = parse(job)
-    assert cmds[-2][0] == b"\x1bd" and cmds[-1][0] == b"\x1dVB"  # feed, then partial cut
+    assert cmds[-2][0] == b"\x1bd"
+    assert cmds[-1][0] == b"\x1dVB"
     assert job.endswith(b"\x1dVB" + cmds[-1][1])
     assert b"\x1d(H" not in job  # the worker appends the process id
 
@@ -70,7 +80,9 @@ def test_umlauts_and_euro_decode_in_cp1252(order: Order, ctx: RenderContext) -> 
     text = "\n".join(x.decode("cp1252") for x in lines)
     for s in ("Döner Teller", "Größe: Ø 32 cm", "14,00 €", "Chiliöl", "Straße", "für"):
         assert s in text
-    assert b"14,00 \x80" in job and b"D\xf6ner" in job and b"Gr\xf6\xdfe: \xd8 32" in job
+    assert b"14,00 \x80" in job
+    assert b"D\xf6ner" in job
+    assert b"Gr\xf6\xdfe: \xd8 32" in job
 
 
 def test_cp858_job_maps_dashes(edit: Edit) -> None:
@@ -80,7 +92,8 @@ def test_cp858_job_maps_dashes(edit: Edit) -> None:
     _, lines = parse(job)
     text = "\n".join(x.decode("cp858") for x in lines)
     assert "NICHT BEZAHLT - 0,00 € kassieren" in text  # en dash is not in PC858
-    assert "Müller-Lüdenscheidt" in text and "\xd5".encode("latin-1") in job  # € = 0xD5
+    assert "Müller-Lüdenscheidt" in text
+    assert "\xd5".encode("latin-1") in job
 
 
 def test_user_text_cannot_inject_commands(edit: Edit, ctx: RenderContext) -> None:
@@ -112,7 +125,9 @@ def test_sizes_bold_invert_align(order: Order, ctx: RenderContext) -> None:
     sizes = {arg for c, arg in cmds if c == b"\x1d!"}
     assert b"\x33" in sizes  # order number 4x4
     assert b"\x11" in sizes  # items 2x2
-    assert (b"\x1dB", b"\x01") in cmds and (b"\x1bE", b"\x01") in cmds and (b"\x1ba", b"\x01") in cmds
+    assert (b"\x1dB", b"\x01") in cmds
+    assert (b"\x1bE", b"\x01") in cmds
+    assert (b"\x1ba", b"\x01") in cmds
     assert any(line.strip() == b"#10234" for line in lines)
 
 
@@ -126,7 +141,8 @@ def test_native_qr(order: Order, ctx: RenderContext) -> None:
     cmds, _ = parse(to_escpos(build_receipt("driver", order, ctx), "cp1252", 48))
     qr = [arg for c, arg in cmds if c == b"\x1d(k"]
     assert qr[0] == b"1A2\x00"  # model 2
-    assert qr[1][:2] == b"1C" and 1 <= qr[1][2] <= 16
+    assert qr[1][:2] == b"1C"
+    assert 1 <= qr[1][2] <= 16
     stored = next(a for a in qr if a.startswith(b"1P0"))
     assert stored[3:] == b"https://www.google.com/maps/dir/?api=1&destination=52.510600,13.456700"
     assert qr[-1] == b"1Q0"
@@ -148,7 +164,10 @@ def test_font_for_columns(order: Order, columns: int, font: bytes | None) -> Non
 
 
 def test_double_width_halves_the_line(ctx: RenderContext) -> None:
-    doc = Document(kind="kitchen", blocks=(Text(text="wort " * 20, width=2), Row(left="a " * 30, cells=("9,99 €",))))
-    cmds, lines = parse(to_escpos(doc, "cp1252", 48))
+    doc = Document(
+        kind="kitchen", blocks=(Text(text="wort " * 20, width=2), Row(left="a " * 30, cells=("9,99 €",)))
+    )
+    _cmds, lines = parse(to_escpos(doc, "cp1252", 48))
     wide = [x for x in lines if x.startswith(b"wort")]
-    assert len(wide) == 4 and all(len(x) <= 24 for x in wide)
+    assert len(wide) == 4
+    assert all(len(x) <= 24 for x in wide)

@@ -13,7 +13,8 @@ from wix_printer.receipts.text import NBSP, glue, sanitize, wrap
 def test_german_survives(codepage: str) -> None:
     s = "Größe Ø 32 cm, Äpfel, Übermaß, Öl – 3,50 €"
     out = sanitize(s, codepage)  # type: ignore[arg-type]
-    assert out.startswith("Größe Ø 32 cm, Äpfel, Übermaß, Öl") and out.endswith("3,50 €")
+    assert out.startswith("Größe Ø 32 cm, Äpfel, Übermaß, Öl")
+    assert out.endswith("3,50 €")
     out.encode(codepage)
 
 
@@ -45,7 +46,11 @@ def test_wrap_basics() -> None:
     assert wrap("abcdefghij", 4) == ["abcd", "efgh", "ij"]
     assert wrap("2x Pizza Margherita", 10, hang=3) == ["2x Pizza", "   Margher", "   ita"]
     assert wrap("one\ntwo", 10) == ["one", "two"]
-    assert wrap("ab " + glue("1 234,50 €"), 8) == ["ab", "1" + NBSP + "234,50", NBSP + "€"]  # only if too long
+    assert wrap("ab " + glue("1 234,50 €"), 8) == [
+        "ab",
+        "1" + NBSP + "234,50",
+        NBSP + "€",
+    ]  # only if too long
 
 
 def test_glued_token_stays_whole_when_it_fits() -> None:
@@ -53,11 +58,14 @@ def test_glued_token_stays_whole_when_it_fits() -> None:
     assert lines == ["Tel.", "+49 30 12345678".replace(" ", NBSP)]
 
 
-words = st.text(alphabet=st.characters(codec="latin-1", categories=("L", "N", "P", "S")), min_size=1, max_size=30)
+words = st.text(
+    alphabet=st.characters(codec="latin-1", categories=("L", "N", "P", "S")), min_size=1, max_size=30
+)
 
 
 @given(st.lists(words, min_size=0, max_size=40), st.integers(1, 64), st.integers(0, 6), st.integers(0, 6))
 def test_wrap_never_loses_or_overflows(ws: list[str], width: int, indent: int, hang: int) -> None:
     lines = wrap(" ".join(ws), width, indent, hang)
-    assert lines and all(len(x) <= width for x in lines)
+    assert lines
+    assert all(len(x) <= width for x in lines)
     assert "".join("".join(lines).split()) == "".join(ws)
