@@ -86,7 +86,7 @@ def navigation_url(addr: Address) -> str | None:
     lat = finite(geo.latitude) if geo else None
     lng = finite(geo.longitude) if geo else None
     if lat is not None and lng is not None and (lat, lng) != (0.0, 0.0):
-        dest = f"{lat:.6f},{lng:.6f}".replace(".000000", "")
+        dest = f"{lat:.6f},{lng:.6f}"
         return f"https://www.google.com/maps/dir/?api=1&destination={dest}"
     parts = [addr.street_line, " ".join(p for p in (addr.postal_code, addr.city) if p), addr.country or ""]
     text = ", ".join(p.strip() for p in parts if p and p.strip())

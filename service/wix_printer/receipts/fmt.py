@@ -4,12 +4,18 @@ from __future__ import annotations
 
 import math
 from datetime import UTC, datetime, tzinfo
-from decimal import Decimal, InvalidOperation
+from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
 from typing import Any
 
 from babel import Locale, UnknownLocaleError
-from babel.numbers import NumberPattern
+from babel.numbers import (
+    NumberPattern,
+    get_currency_precision,
+    get_currency_symbol,
+    get_decimal_symbol,
+    get_group_symbol,
+)
 
 from ..wix.model import Money
 from .i18n import WEEKDAYS, Lang
@@ -26,18 +32,82 @@ def _pattern(locale: str) -> tuple[Locale, NumberPattern] | None:
     return (loc, pattern) if isinstance(pattern, NumberPattern) else None
 
 
+class _Fast:
+    """Babel's currency format for one (locale, currency), precomputed.
+
+    Babel's general formatter costs ~20 µs a call and a customer receipt has ~25
+    amounts; this does the same for plain patterns in ~2 µs. It is only used after it
+    reproduced Babel exactly on probe values, so an exotic locale falls back to Babel.
+    """
+
+    __slots__ = ("decimal", "digits", "group", "grouping", "prefix", "suffix")
+
+    def __init__(self, loc: Locale, pattern: NumberPattern, code: str) -> None:
+        symbol = get_currency_symbol(code, loc)
+        self.digits = get_currency_precision(code)
+        self.decimal = get_decimal_symbol(loc)
+        self.group = get_group_symbol(loc)
+        self.grouping = pattern.grouping
+        self.prefix = tuple(p.replace("¤", symbol) for p in pattern.prefix)
+        self.suffix = tuple(p.replace("¤", symbol) for p in pattern.suffix)
+
+    def __call__(self, value: Decimal) -> str:
+        q = value.quantize(Decimal(1).scaleb(-self.digits), ROUND_HALF_EVEN)
+        neg = q < 0
+        whole, _, frac = f"{abs(q):f}".partition(".")
+        primary, secondary = self.grouping
+        parts: list[str] = []
+        if len(whole) > primary:
+            parts.append(whole[-primary:])
+            whole = whole[:-primary]
+            while len(whole) > secondary:
+                parts.append(whole[-secondary:])
+                whole = whole[:-secondary]
+        parts.append(whole)
+        number = self.group.join(reversed(parts))
+        if self.digits:
+            number += self.decimal + frac
+        return f"{self.prefix[neg]}{number}{self.suffix[neg]}"
+
+
+# Babel 2.19 drops grouping above a million in some locales (de_CH "CHF 1234567.89") and
+# keeps "-0,00" for tiny negatives; there we group consistently and drop the sign, so the
+# probes stay in the range where both must agree.
+_PROBES = tuple(Decimal(x) for x in ("0", "0.5", "7", "12.345", "-4.35", "1234.5", "98765.432"))
+
+
+@lru_cache(maxsize=256)
+def _formatter(locale: str, code: str) -> _Fast | None:
+    found = _pattern(locale) or _pattern("de_DE")
+    if found is None:
+        return None
+    loc, pattern = found
+    try:
+        fast = _Fast(loc, pattern, code)
+        for p in _PROBES:
+            if fast(p) != pattern.apply(p, loc, currency=code, currency_digits=True):
+                return None
+    except (ValueError, KeyError, ArithmeticError, TypeError):
+        return None
+    return fast
+
+
 def money(amount: Money | Decimal | None, currency: str | None, locale: str) -> str:
     """Amount as the locale writes it, glued into one token so it never wraps apart."""
     value = dec(amount)
     code = (currency or "").strip().upper()
-    found = _pattern(locale) or _pattern("de_DE")
     text: str | None = None
-    if found is not None and code.isascii() and code.isalpha() and len(code) == 3:
-        loc, pattern = found
-        try:
-            text = pattern.apply(value, loc, currency=code, currency_digits=True)
-        except (ValueError, KeyError, ArithmeticError):
-            text = None
+    if code.isascii() and code.isalpha() and len(code) == 3:
+        fast = _formatter(locale, code)
+        if fast is not None:
+            text = fast(value)
+        else:
+            found = _pattern(locale) or _pattern("de_DE")
+            if found is not None:
+                try:
+                    text = found[1].apply(value, found[0], currency=code, currency_digits=True)
+                except (ValueError, KeyError, ArithmeticError):
+                    text = None
     if text is None:
         # No (valid) currency on the order: the number alone beats a wrong symbol.
         text = f"{value:.2f} {code}".strip()

@@ -2,10 +2,14 @@
 
 from __future__ import annotations
 
+from decimal import Decimal
+
 import pytest
-from hypothesis import given
+from babel.numbers import format_currency, get_currency_precision
+from hypothesis import assume, given
 from hypothesis import strategies as st
 
+from wix_printer.receipts.fmt import money
 from wix_printer.receipts.text import NBSP, glue, sanitize, wrap
 
 
@@ -69,3 +73,23 @@ def test_wrap_never_loses_or_overflows(ws: list[str], width: int, indent: int, h
     assert lines
     assert all(len(x) <= width for x in lines)
     assert "".join("".join(lines).split()) == "".join(ws)
+
+
+LOCALES = ["de_DE", "en_GB", "de_CH", "fr_FR", "en_IN", "de_AT", "it_CH", "ja_JP"]
+
+
+@given(
+    st.decimals(min_value=-999, max_value=99999, places=3, allow_nan=False),
+    st.sampled_from(LOCALES),
+    st.sampled_from(["EUR", "CHF", "JPY", "BHD", "USD", "GBP"]),
+)
+def test_fast_money_matches_babel(value: Decimal, locale: str, currency: str) -> None:
+    # The one intended difference: Babel prints "-0,00 €" for -0.004, we print "0,00 €".
+    assume(not (value < 0 and value.quantize(Decimal(1).scaleb(-get_currency_precision(currency))) == 0))
+    assert money(value, currency, locale) == glue(format_currency(value, currency, locale=locale))
+
+
+def test_money_without_valid_currency() -> None:
+    assert money(Decimal("3.5"), None, "de_DE") == "3.50"
+    assert money(Decimal("3.5"), "€€€", "de_DE") == "3.50" + NBSP + "€€€"
+    assert money(Decimal("NaN"), "EUR", "de_DE") == "0,00" + NBSP + "€"
