@@ -114,7 +114,7 @@ timezone = "Europe/Berlin"
 
     def status(self) -> dict[str, Any]:
         code, raw = http("GET", f"{self.url}/status")
-        assert code == 200
+        assert code == 200, raw[-2000:]
         data: dict[str, Any] = json.loads(raw)
         return data
 

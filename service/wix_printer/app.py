@@ -11,6 +11,7 @@ from typing import Any
 
 from litestar import Litestar
 from litestar.di import Provide
+from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 
 from . import __version__
@@ -18,7 +19,7 @@ from .api.status import get_health, get_status
 from .api.webhooks import receive_wix_webhook
 from .config import Config
 from .intake import Intake
-from .printing.render import diff_for_intake, make_renderer, reprint_banner
+from .printing.render import diff_for_intake, interruption_slip, make_renderer, reprint_banner
 from .printing.worker import PrintWorker, PrinterMonitor
 from .services import Services
 from .store import Store
@@ -36,7 +37,8 @@ def build_services(config: Config, clock: Callable[[], float] = time.time) -> Se
     monitor = PrinterMonitor(clock)
     worker = PrintWorker(
         store, config.printer, config.store, make_renderer(config, clock),
-        monitor=monitor, reprint_banner=reprint_banner(config), clock=clock,
+        monitor=monitor, reprint_banner=reprint_banner(config), interruption_slip=interruption_slip(config),
+        clock=clock,
     )
     return Services(config, store, intake, verifier, worker, monitor, clock)
 
@@ -83,4 +85,6 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         openapi_config=OpenAPIConfig(title="wix-printer", version=__version__, path="/schema"),
         request_max_body_size=config.http.max_body_bytes,
         debug=False,
+        # A 500 must leave a traceback in the journal, not vanish.
+        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
     )

@@ -329,7 +329,7 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     # so every other command starts fast.
     for name, text in (("devprinter", "run the virtual ESC/POS printer"),
                        ("fakewix", "run a local fake Wix (search API, signed webhooks) for tests and demos")):
-        p = sub.add_parser(name, help=text, add_help=command != name)
+        p = sub.add_parser(name, help=text)
         if command == name:
             mod = import_module(f"wix_printer.{name}.cli")
             mod.configure_parser(p)

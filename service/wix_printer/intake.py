@@ -131,7 +131,10 @@ class Intake:
                     for j in jobs:
                         if j.kind == "change" and j.state == "queued":
                             await tx.set_state(j.id, "cancelled", last_error="superseded")
-                    to_put = [{"kind": "change", "detail": json.dumps(changes, ensure_ascii=False)}]
+                    # The slip carries the state it describes; once it is printed, that
+                    # state is what the next change is compared against.
+                    detail = {"changes": changes, "raw": raw_text}
+                    to_put = [{"kind": "change", "detail": json.dumps(detail, ensure_ascii=False)}]
                     outcome = "changed"
         elif order.status == "CANCELED":
             await tx.cancel_queued(order.id)

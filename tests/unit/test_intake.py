@@ -154,7 +154,7 @@ async def test_change_after_printing_queues_change_slip_payment_only_does_not(st
     assert await feed(intake, moved, seq=3, slug="updated") == "changed"
     change = await store.fetchone("SELECT revision, detail FROM jobs WHERE kind = 'change'")
     assert change[0] == 2
-    assert any("OHNE Besteck" in line for line in json.loads(change[1]))
+    assert any("OHNE Besteck" in line for line in json.loads(change[1])["changes"])
 
 
 async def test_app_filter_keeps_filtered_orders_visible(store: Store) -> None:

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import json
 import logging
 import random
 import time
@@ -79,6 +80,7 @@ class PrintWorker:
         *,
         monitor: PrinterMonitor | None = None,
         reprint_banner: str = "NACHDRUCK – evtl. doppelt",
+        interruption_slip: bytes = b"",
         clock: Callable[[], float] = time.time,
         on_printed: Callable[[Job], Awaitable[None]] | None = None,
     ) -> None:
@@ -88,6 +90,7 @@ class PrintWorker:
         self.render = render
         self.monitor = monitor or PrinterMonitor(clock)
         self.reprint_banner = reprint_banner
+        self.interruption_slip = interruption_slip
         self.clock = clock
         self.on_printed = on_printed
         self._wake = asyncio.Event()
@@ -120,7 +123,7 @@ class PrintWorker:
                     await self._run_file_once()
                     continue
                 conn = await self._ensure_connection()
-                st = await conn.status()
+                st = await conn.status(self.cfg.status_timeout)
                 self.monitor.from_status(st)
                 if not st.can_print:
                     # The printer keeps what it has; wait for it instead of sending more.
@@ -189,6 +192,8 @@ class PrintWorker:
                                lease_until=tx.now + self.lease)
             if order is not None and job.kind in ORDER_KINDS:
                 await tx.set_printed_raw(order.id, order.raw)
+            elif order is not None and job.kind == "change" and job.detail:
+                await tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
         return payload, pid
 
     async def _print(self, conn: Connection, job: Job) -> None:
@@ -214,7 +219,7 @@ class PrintWorker:
         while True:
             if await conn.wait_process_id(pid, 1.0):
                 return True
-            st = await conn.status()
+            st = await conn.status(self.cfg.status_timeout)
             self.monitor.from_status(st)
             now = asyncio.get_running_loop().time()
             if not st.can_print:
@@ -233,12 +238,12 @@ class PrintWorker:
             except PrinterGone:
                 if conn.closed.is_set():
                     raise
-                st = await conn.status()
+                st = await conn.status(self.cfg.status_timeout)
                 self.monitor.from_status(st)
                 if st.can_print:
                     return False
                 await self._extend_lease(job)
-        st = await conn.status()
+        st = await conn.status(self.cfg.status_timeout)
         self.monitor.from_status(st)
         return st.can_print
 
@@ -266,6 +271,7 @@ class PrintWorker:
         if not jobs:
             return False
         waited = False
+        cleared = False
         for job in jobs:
             pid = job.process_id
             if pid and pid not in self._confirmed and not waited:
@@ -278,7 +284,12 @@ class PrintWorker:
                 continue
             # Whatever of it is still in the printer must not come out half: clear, then
             # print it again under a banner that says it may be a duplicate.
-            await conn.clear_buffers()
+            if not cleared:
+                await conn.clear_buffers()
+                # Part of the job may already be on paper; cut it off before the reprint.
+                if self.interruption_slip:
+                    await conn.send(self.interruption_slip)
+                cleared = True
             async with self.store.transaction() as tx:
                 await tx.set_state(job.id, "queued", banner=self.reprint_banner, not_before=0,
                                    last_error=job.last_error)
