@@ -11,7 +11,6 @@ import sys
 import time
 import urllib.error
 import urllib.request
-from collections.abc import Iterator
 from importlib import resources
 from pathlib import Path
 from typing import Any
@@ -36,9 +35,9 @@ def free_port() -> int:
 
 def http(method: str, url: str, body: bytes | None = None, timeout: float = 5.0,
          headers: dict[str, str] | None = None) -> tuple[int, bytes]:
-    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})  # noqa: S310
+    req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as r:  # noqa: S310 - loopback only
+        with urllib.request.urlopen(req, timeout=timeout) as r:
             return int(r.status), r.read()
     except urllib.error.HTTPError as e:
         return int(e.code), e.read()
@@ -90,7 +89,7 @@ timezone = "Europe/Berlin"
 
     def start(self, timeout: float = 30.0) -> Service:
         self._fh = self.log.open("ab")
-        self.proc = subprocess.Popen(  # noqa: S603
+        self.proc = subprocess.Popen(
             [sys.executable, "-m", "wix_printer", "serve", "--config", str(self.config)],
             stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True,
         )

@@ -20,7 +20,7 @@ from .api.webhooks import receive_wix_webhook
 from .config import Config
 from .intake import Intake
 from .printing.render import diff_for_intake, interruption_slip, make_renderer, reprint_banner
-from .printing.worker import PrintWorker, PrinterMonitor
+from .printing.worker import PrinterMonitor, PrintWorker
 from .services import Services
 from .store import Store
 from .wix.jwt import JwtVerifier, load_public_key
@@ -43,6 +43,10 @@ def build_services(config: Config, clock: Callable[[], float] = time.time) -> Se
     return Services(config, store, intake, verifier, worker, monitor, clock)
 
 
+def _alive(task: asyncio.Task[Any]) -> Callable[[], bool]:
+    return lambda: not task.done()
+
+
 def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                on_ready: Callable[[], None] | None = None) -> Litestar:
     services = build_services(config, clock)
@@ -63,7 +67,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         if catchup_task is not None:
             tasks["wix catch-up"] = catchup_task
         for name, task in tasks.items():
-            services.task_alive[name] = lambda t=task: not t.done()
+            services.task_alive[name] = _alive(task)
         if on_ready:
             on_ready()
         try:

@@ -44,6 +44,10 @@ def cmd_serve(args: argparse.Namespace) -> int:
     return 0
 
 
+def _ready(notify: Callable[[str], bool]) -> None:
+    notify("READY=1")
+
+
 def _serve(cfg: Config, log_level: str = "info") -> None:
     import uvicorn
 
@@ -51,7 +55,7 @@ def _serve(cfg: Config, log_level: str = "info") -> None:
     from .sdnotify import notify
 
     try:
-        app = create_app(cfg, on_ready=lambda: notify("READY=1"))
+        app = create_app(cfg, on_ready=lambda: _ready(notify))
     except ValueError as e:
         raise ConfigError(f"wix.public_key: {e}") from None
     server = uvicorn.Server(
@@ -263,7 +267,7 @@ def cmd_status(args: argparse.Namespace) -> int:
     cfg = _config(args)
     url = f"http://{cfg.http.host}:{cfg.http.port}/status"
     try:
-        with urllib.request.urlopen(url, timeout=5) as r:  # noqa: S310 - our own loopback URL
+        with urllib.request.urlopen(url, timeout=5) as r:
             data = json.loads(r.read())
     except OSError as e:
         print(f"service not answering at {url}: {e}", file=sys.stderr)

@@ -24,14 +24,14 @@ class Section(msgspec.Struct, frozen=True, kw_only=True, forbid_unknown_fields=T
     """Shared options of every config section: immutable, unknown keys are errors."""
 
 
-class HttpConfig(Section):
+class HttpConfig(Section, frozen=True):
     host: str = "127.0.0.1"
     port: int = 8080
     # Wix orders are at most a few hundred KiB; anything bigger is not a Wix webhook.
     max_body_bytes: int = 2 * 1024 * 1024
 
 
-class StoreConfig(Section):
+class StoreConfig(Section, frozen=True):
     path: str = "/var/lib/wix-printer/queue.db"
     backup_dir: str = "/var/backups/wix-printer"
     # A lease longer than the slowest print (paper end while printing) would hide a
@@ -40,7 +40,7 @@ class StoreConfig(Section):
     keep_days: int = 30
 
 
-class WixConfig(Section):
+class WixConfig(Section, frozen=True):
     public_key: str = ""
     api_key: str = ""
     site_id: str = ""
@@ -55,7 +55,7 @@ class WixConfig(Section):
     request_timeout: float = 10.0
 
 
-class PrinterConfig(Section):
+class PrinterConfig(Section, frozen=True):
     kind: Literal["network", "usb", "file", "none"] = "network"
     host: str = "127.0.0.1"
     port: int = 9100
@@ -76,7 +76,7 @@ class PrinterConfig(Section):
     late_confirm_wait: float = 2.0
 
 
-class MailConfig(Section):
+class MailConfig(Section, frozen=True):
     enabled: bool = False
     host: str = ""
     port: int = 587
@@ -113,7 +113,7 @@ class MailConfig(Section):
     stuck_after: float = 600.0
 
 
-class RestaurantConfig(Section):
+class RestaurantConfig(Section, frozen=True):
     name: str = "Restaurant"
     address: str = ""
     phone: str = ""
@@ -121,7 +121,7 @@ class RestaurantConfig(Section):
     language: Literal["de", "en"] = "de"
 
 
-class ReceiptsConfig(Section):
+class ReceiptsConfig(Section, frozen=True):
     pickup: list[ReceiptKind] = msgspec.field(default_factory=lambda: ["kitchen", "customer"])
     delivery: list[ReceiptKind] = msgspec.field(default_factory=lambda: ["kitchen", "driver", "customer"])
     copies: dict[str, int] = msgspec.field(default_factory=dict)
@@ -138,7 +138,7 @@ class ReceiptsConfig(Section):
     money_locale: str = ""
 
 
-class ApiConfig(Section):
+class ApiConfig(Section, frozen=True):
     # PBKDF2 hash of the status-page password; empty means "not set up yet".
     admin_password_hash: str = ""
     token: str = ""
@@ -146,12 +146,12 @@ class ApiConfig(Section):
     public_metrics: bool = True
 
 
-class DemoConfig(Section):
+class DemoConfig(Section, frozen=True):
     # Feed the embedded sample orders through the pipeline at start-up.
     sample_orders: bool = False
 
 
-class Config(Section):
+class Config(Section, frozen=True):
     http: HttpConfig = msgspec.field(default_factory=HttpConfig)
     store: StoreConfig = msgspec.field(default_factory=StoreConfig)
     wix: WixConfig = msgspec.field(default_factory=WixConfig)

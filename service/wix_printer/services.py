@@ -8,7 +8,7 @@ from typing import Any
 
 from .config import Config
 from .intake import Intake
-from .printing.worker import PrintWorker, PrinterMonitor
+from .printing.worker import PrinterMonitor, PrintWorker
 from .store import Store
 from .wix.jwt import JwtVerifier
 

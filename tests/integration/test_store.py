@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-
 from tests.helpers import sample, write_config
+
 from wix_printer.config import Config
 from wix_printer.intake import Intake
 from wix_printer.printing.render import diff_for_intake
@@ -40,7 +40,7 @@ async def table_rows(store: Store) -> dict[str, list[tuple[object, ...]]]:
     out = {}
     for t, cols in (("events", "event_id, order_id"), ("orders", "id, raw, revision"),
                     ("jobs", "id, order_id, kind, state")):
-        out[t] = [tuple(r) for r in await store.fetchall(f"SELECT {cols} FROM {t} ORDER BY 1")]  # noqa: S608
+        out[t] = [tuple(r) for r in await store.fetchall(f"SELECT {cols} FROM {t} ORDER BY 1")]
     return out
 
 

@@ -11,8 +11,8 @@ from typing import Any
 
 import msgspec
 import pytest
-
 from tests.helpers import sample
+
 from wix_printer.config import Config, ReceiptsConfig, WixConfig
 from wix_printer.intake import Intake
 from wix_printer.printing.render import diff_for_intake
@@ -189,7 +189,8 @@ async def test_sdk_style_names_are_understood(store: Store) -> None:
     assert row is not None and row.printable
     stored = json.loads(row.raw)
     assert stored["id"] == sdk["_id"]
-    assert stored["shippingInfo"]["logistics"]["shippingDestination"]["address"]["addressLine"] == "Simon-Dach-Straße 12"
+    address = stored["shippingInfo"]["logistics"]["shippingDestination"]["address"]
+    assert address["addressLine"] == "Simon-Dach-Straße 12"
 
 
 async def test_random_event_storm_converges(store: Store) -> None:

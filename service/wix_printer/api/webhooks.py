@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import logging
+from typing import Any
 
 import msgspec
 from litestar import Request, post
@@ -34,7 +35,7 @@ def _reject(reason: str, detail: str) -> Response[WebhookAnswer]:
 
 
 @post("/webhooks/wix", status_code=200, summary="Receive a signed Wix order webhook")
-async def receive_wix_webhook(request: Request[object, object, object], services: Services) -> Response[WebhookAnswer]:
+async def receive_wix_webhook(request: Request[Any, Any, Any], services: Services) -> Response[WebhookAnswer]:
     """The body is Wix's compact JWS (RS256). 200 only after the event is committed."""
     received_at = services.clock()
     body = await request.body()

@@ -277,20 +277,20 @@ class VirtualPrinter:
 
     # The helpers take a timeout on purpose: tests read better as
     # ``await vp.wait_for_jobs(2, timeout=3)`` than wrapped in asyncio.timeout blocks.
-    async def wait_for_jobs(self, n: int, timeout: float = 5.0) -> list[PrintedJob]:  # noqa: ASYNC109
+    async def wait_for_jobs(self, n: int, timeout: float = 5.0) -> list[PrintedJob]:
         """Wait until at least ``n`` jobs have printed; returns the first ``n``."""
         await self._wait_until(lambda: len(self.jobs) >= n, timeout)
         return self.jobs[:n]
 
-    async def wait_until_idle(self, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_until_idle(self, timeout: float = 5.0) -> None:
         """Wait until nothing is queued (held data counts as queued)."""
         await self._wait_until(lambda: not self._queue and not self._busy, timeout)
 
-    async def wait_for_received(self, n: int, timeout: float = 5.0) -> None:  # noqa: ASYNC109
+    async def wait_for_received(self, n: int, timeout: float = 5.0) -> None:
         """Wait until the printer has read at least ``n`` bytes in total."""
         await self._wait_until(lambda: self.bytes_received >= n, timeout)
 
-    async def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> None:  # noqa: ASYNC109
+    async def _wait_until(self, predicate: Callable[[], bool], timeout: float | None) -> None:
         async with asyncio.timeout(timeout):
             while True:
                 changed = self._changed

@@ -51,7 +51,7 @@ class RawClient:
         self.writer.write(data)
         await self.writer.drain()
 
-    async def recv(self, n: int, timeout: float = 2.0) -> bytes:  # noqa: ASYNC109 - reads better in tests
+    async def recv(self, n: int, timeout: float = 2.0) -> bytes:
         async with asyncio.timeout(timeout):
             return await self.reader.readexactly(n)
 

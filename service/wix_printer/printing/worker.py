@@ -299,13 +299,15 @@ class PrintWorker:
     # --- file printer -------------------------------------------------------------------
     async def _run_file_once(self) -> None:
         self.monitor.set(PrinterState.ONLINE)
-        for job in await self.store.jobs_in_state("uncertain", limit=20):
+        # A file cannot say what it received before a crash: reprint under the banner.
+        for stale in await self.store.jobs_in_state("uncertain", limit=20):
             async with self.store.transaction() as tx:
-                await tx.set_state(job.id, "queued", banner=self.reprint_banner)
-        job = await self.store.claim(self.lease)
-        if job is None:
+                await tx.set_state(stale.id, "queued", banner=self.reprint_banner)
+        claimed = await self.store.claim(self.lease)
+        if claimed is None:
             await self._idle(5.0)
             return
+        job = claimed
         prepared = await self._prepare(job)
         if prepared is None:
             return

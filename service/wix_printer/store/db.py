@@ -124,7 +124,7 @@ class Tx:
         placeholders = ", ".join("?" * len(values))
         updates = ", ".join(f"{c} = excluded.{c}" for c in OrderRow.__struct_fields__[1:] if c != "first_seen_at")
         await self.conn.execute(
-            f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({placeholders})"  # noqa: S608 - fixed columns
+            f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({placeholders})"
             f" ON CONFLICT(id) DO UPDATE SET {updates}",
             values,
         )
@@ -176,7 +176,7 @@ class Tx:
             raise StoreError(f"cannot set {sorted(bad)}")
         sets = ", ".join([f"{k} = ?" for k in fields] + ["state = ?", "updated_at = ?"])
         await self.conn.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ?",  # noqa: S608 - keys checked above
+            f"UPDATE jobs SET {sets} WHERE id = ?",
             (*fields.values(), state, self.now, job_id),
         )
 
@@ -303,7 +303,7 @@ class Store:
             row = await tx._one(
                 f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
                 f" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?"
-                f" ORDER BY priority, id LIMIT 1) RETURNING {_JOB_COLS}",  # noqa: S608 - fixed columns
+                f" ORDER BY priority, id LIMIT 1) RETURNING {_JOB_COLS}",
                 (tx.now + lease_seconds, tx.now, tx.now),
             )
         return _job(row) if row else None
@@ -350,17 +350,17 @@ class Store:
             return cur.rowcount
 
     async def get_job(self, job_id: int) -> Job | None:
-        row = await self.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
+        row = await self.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
         return _job(row) if row else None
 
     async def get_order(self, order_id: str) -> OrderRow | None:
-        row = await self.fetchone(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))  # noqa: S608
+        row = await self.fetchone(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))
         return _order(row) if row else None
 
     async def jobs_in_state(self, *states: str, limit: int = 100) -> list[Job]:
         marks = ", ".join("?" * len(states))
         rows = await self.fetchall(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE state IN ({marks}) ORDER BY priority, id LIMIT ?",  # noqa: S608
+            f"SELECT {_JOB_COLS} FROM jobs WHERE state IN ({marks}) ORDER BY priority, id LIMIT ?",
             (*states, limit),
         )
         return [_job(r) for r in rows]
@@ -368,14 +368,14 @@ class Store:
     async def list_jobs(self, *, order_id: str | None = None, limit: int = 100, offset: int = 0) -> list[Job]:
         where, args = ("WHERE order_id = ?", [order_id]) if order_id else ("", [])
         rows = await self.fetchall(
-            f"SELECT {_JOB_COLS} FROM jobs {where} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608
+            f"SELECT {_JOB_COLS} FROM jobs {where} ORDER BY id DESC LIMIT ? OFFSET ?",
             (*args, limit, offset),
         )
         return [_job(r) for r in rows]
 
     async def list_orders(self, *, limit: int = 50, offset: int = 0, since: float | None = None) -> list[OrderRow]:
         rows = await self.fetchall(
-            f"SELECT {_ORDER_COLS} FROM orders WHERE first_seen_at >= ?"  # noqa: S608
+            f"SELECT {_ORDER_COLS} FROM orders WHERE first_seen_at >= ?"
             " ORDER BY first_seen_at DESC LIMIT ? OFFSET ?",
             (since or 0, limit, offset),
         )

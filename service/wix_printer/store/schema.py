@@ -58,7 +58,8 @@ MIGRATIONS: tuple[Migration, ...] = (
             kind        TEXT NOT NULL,               -- kitchen | driver | customer | cancel | change | test
             revision    INTEGER NOT NULL,
             copy        INTEGER NOT NULL DEFAULT 1,
-            state       TEXT NOT NULL,               -- queued | sending | printed | uncertain | failed | cancelled | held
+            -- queued | sending | printed | uncertain | failed | cancelled | held
+            state       TEXT NOT NULL,
             priority    INTEGER NOT NULL DEFAULT 5,
             attempts    INTEGER NOT NULL DEFAULT 0,
             lease_until REAL,

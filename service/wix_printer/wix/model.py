@@ -22,7 +22,7 @@ class WixStruct(msgspec.Struct, rename="camel", frozen=True, kw_only=True, omit_
     """Shared options of every Wix payload Struct: camelCase on the wire, immutable."""
 
 
-class Money(WixStruct):
+class Money(WixStruct, frozen=True):
     amount: str = "0"
     formatted_amount: str | None = None
 
@@ -34,7 +34,7 @@ class Money(WixStruct):
             return Decimal(0)
 
 
-class Text(WixStruct):
+class Text(WixStruct, frozen=True):
     original: str = ""
     translated: str | None = None
 
@@ -44,38 +44,38 @@ class Text(WixStruct):
         return self.original or (self.translated or "")
 
 
-class CatalogReference(WixStruct):
+class CatalogReference(WixStruct, frozen=True):
     catalog_item_id: str | None = None
     app_id: str | None = None
     options: dict[str, Any] | None = None
 
 
-class Modifier(WixStruct):
+class Modifier(WixStruct, frozen=True):
     id: str | None = None
     quantity: int = 1
     label: Text = msgspec.field(default_factory=Text)
     price: Money | None = None
 
 
-class ModifierGroup(WixStruct):
+class ModifierGroup(WixStruct, frozen=True):
     id: str | None = None
     name: Text = msgspec.field(default_factory=Text)
     modifiers: list[Modifier] = msgspec.field(default_factory=list)
 
 
-class DescriptionLine(WixStruct):
+class DescriptionLine(WixStruct, frozen=True):
     name: Text = msgspec.field(default_factory=Text)
     plain_text: Text | None = None
     color: str | None = None
 
 
-class TaxInfo(WixStruct):
+class TaxInfo(WixStruct, frozen=True):
     tax_amount: Money | None = None
     tax_rate: str | None = None
     tax_included_in_price: bool | None = None
 
 
-class LineItem(WixStruct):
+class LineItem(WixStruct, frozen=True):
     id: str | None = None
     product_name: Text = msgspec.field(default_factory=Text)
     catalog_reference: CatalogReference | None = None
@@ -96,18 +96,18 @@ class LineItem(WixStruct):
         return req if isinstance(req, str) and req.strip() else None
 
 
-class StreetAddress(WixStruct):
+class StreetAddress(WixStruct, frozen=True):
     name: str | None = None
     number: str | None = None
     apt: str | None = None
 
 
-class Geocode(WixStruct):
+class Geocode(WixStruct, frozen=True):
     latitude: float | None = None
     longitude: float | None = None
 
 
-class Address(WixStruct):
+class Address(WixStruct, frozen=True):
     country: str | None = None
     subdivision: str | None = None
     city: str | None = None
@@ -126,7 +126,7 @@ class Address(WixStruct):
         return ""
 
 
-class ContactDetails(WixStruct):
+class ContactDetails(WixStruct, frozen=True):
     first_name: str | None = None
     last_name: str | None = None
     phone: str | None = None
@@ -137,22 +137,22 @@ class ContactDetails(WixStruct):
         return " ".join(p for p in (self.first_name, self.last_name) if p)
 
 
-class AddressWithContact(WixStruct):
+class AddressWithContact(WixStruct, frozen=True):
     address: Address | None = None
     contact_details: ContactDetails | None = None
 
 
-class PickupDetails(WixStruct):
+class PickupDetails(WixStruct, frozen=True):
     address: Address | None = None
     pickup_method: str | None = None
 
 
-class TimeSlot(WixStruct):
+class TimeSlot(WixStruct, frozen=True):
     from_: str | None = msgspec.field(default=None, name="from")
     to: str | None = None
 
 
-class Logistics(WixStruct):
+class Logistics(WixStruct, frozen=True):
     shipping_destination: AddressWithContact | None = None
     pickup_details: PickupDetails | None = None
     instructions: str | None = None
@@ -160,13 +160,13 @@ class Logistics(WixStruct):
     delivery_time_slot: TimeSlot | None = None
 
 
-class ShippingInfo(WixStruct):
+class ShippingInfo(WixStruct, frozen=True):
     title: str | None = None
     logistics: Logistics | None = None
     cost: dict[str, Any] | None = None
 
 
-class PriceSummary(WixStruct):
+class PriceSummary(WixStruct, frozen=True):
     subtotal: Money | None = None
     shipping: Money | None = None
     tax: Money | None = None
@@ -174,46 +174,46 @@ class PriceSummary(WixStruct):
     total: Money | None = None
 
 
-class TaxBreakdown(WixStruct):
+class TaxBreakdown(WixStruct, frozen=True):
     tax_name: str | None = None
     rate: str | None = None
     aggregated_tax_amount: Money | None = None
 
 
-class OrderTaxInfo(WixStruct):
+class OrderTaxInfo(WixStruct, frozen=True):
     total_tax: Money | None = None
     tax_breakdown: list[TaxBreakdown] = msgspec.field(default_factory=list)
 
 
-class Coupon(WixStruct):
+class Coupon(WixStruct, frozen=True):
     id: str | None = None
     code: str | None = None
     name: str | None = None
     amount: Money | None = None
 
 
-class AppliedDiscount(WixStruct):
+class AppliedDiscount(WixStruct, frozen=True):
     discount_type: str | None = None
     coupon: Coupon | None = None
     discount_rule: dict[str, Any] | None = None
     merchant_discount: dict[str, Any] | None = None
 
 
-class BalanceSummary(WixStruct):
+class BalanceSummary(WixStruct, frozen=True):
     balance: Money | None = None
     paid: Money | None = None
 
 
-class ChannelInfo(WixStruct):
+class ChannelInfo(WixStruct, frozen=True):
     type: str | None = None
 
 
-class BuyerInfo(WixStruct):
+class BuyerInfo(WixStruct, frozen=True):
     email: str | None = None
     contact_id: str | None = None
 
 
-class Order(WixStruct):
+class Order(WixStruct, frozen=True):
     id: str
     number: str | None = None
     created_date: str | None = None
@@ -259,7 +259,7 @@ def normalize(obj: Any) -> Any:
     if isinstance(obj, dict):
         out: dict[str, Any] = {}
         for k, v in obj.items():
-            key = _SDK_RENAMES.get(k, k)
+            key = _SDK_RENAMES.get(str(k), str(k))
             if key == "addressLine1":
                 key = "addressLine"
             if key in out and k != key:
