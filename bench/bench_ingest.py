@@ -143,7 +143,9 @@ async def main() -> None:
             finally:
                 svc.stop()
             ok, errors, lat = res["ok"], res["errors"], res["lat"]
-            assert isinstance(ok, list) and isinstance(errors, list) and isinstance(lat, list)
+            assert isinstance(ok, list)
+            assert isinstance(errors, list)
+            assert isinstance(lat, list)
             summary, problems = verify(svc.db, ok + [w[0] for w in warm], {s[0] for s in signed} |
                                        {w[0] for w in warm})
             elapsed = float(res["elapsed"])  # type: ignore[arg-type]

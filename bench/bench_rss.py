@@ -214,7 +214,7 @@ def main() -> None:
             after = proc_status(svc.pid)
         log("import attribution ...")
         config = d / "loaded" / "config.toml"
-        imports, base = import_rss()
+        imports, _base = import_rss()
         svc_mods = service_modules(config)
         tm = tracemalloc_split(config)
         it = importtime_top(config)
@@ -224,7 +224,7 @@ def main() -> None:
         return mb(statistics.median(r[key] for r in idle))
 
     rows = [
-        ["idle, 10 s after start (median of %d)" % len(idle), f"{med('VmRSS'):.1f}", f"{med('VmHWM'):.1f}",
+        [f"idle, {args.idle:g} s after start (median of {len(idle)})", f"{med('VmRSS'):.1f}", f"{med('VmHWM'):.1f}",
          f"{med('RssAnon'):.1f}", f"{med('RssFile'):.1f}", " / ".join(f"{mb(r['VmRSS']):.1f}" for r in idle),
          "PASS" if med("VmRSS") < TARGET_MB else "FAIL"],
         [f"after {ok} orders ingested ({ok / took:.0f}/s), +3 s", f"{mb(after['VmRSS']):.1f}",

@@ -137,7 +137,9 @@ async def run_row(kind: str, pem_pub: str, warm_tokens: list[bytes], tokens: lis
         if peer is not None:
             await peer.stop()
     lat = res["lat"]
-    assert isinstance(lat, list) and isinstance(res["lat_sched"], list) and isinstance(res["errors"], list)
+    assert isinstance(lat, list)
+    assert isinstance(res["lat_sched"], list)
+    assert isinstance(res["errors"], list)
     if res["errors"]:
         log(f"{kind}: first errors: {res['errors'][:3]}")
     achieved = len(tokens) / float(res["elapsed"])  # type: ignore[arg-type]

@@ -279,7 +279,8 @@ class HttpConn:
     async def post(self, body: bytes, on_sent: Callable[[], None] | None = None) -> tuple[int, bytes]:
         if self.writer is None:
             await self.connect()
-        assert self.reader is not None and self.writer is not None
+        assert self.reader is not None
+        assert self.writer is not None
         self.writer.write(self._head(body) + body)
         if on_sent:
             on_sent()
