@@ -88,6 +88,8 @@ timezone = "Europe/Berlin"
         return f"http://127.0.0.1:{self.port}"
 
     def start(self, timeout: float = 30.0) -> Service:
+        if getattr(self, "_fh", None) is not None:
+            self._fh.close()
         self._fh = self.log.open("ab")
         self.proc = subprocess.Popen(
             [sys.executable, "-m", "wix_printer", "serve", "--config", str(self.config)],

@@ -62,7 +62,9 @@ def make_renderer(config: Config, clock: Callable[[], float] = time.time) -> Cal
 def diff_for_intake(config: Config) -> Callable[[Order, Order], list[str]]:
     lang = lang_of(config.receipts.language or config.restaurant.language)
 
+    tz = config.restaurant.timezone
+
     def diff(old: Order, new: Order) -> list[str]:
-        return diff_orders(old, new, lang)
+        return diff_orders(old, new, lang, tz=tz)
 
     return diff
