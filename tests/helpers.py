@@ -53,7 +53,7 @@ class Service:
     """`wix-printer serve` as a real process on a free loopback port."""
 
     def __init__(self, tmp: Path, *, signer: WebhookSigner, printer_port: int | None = None,
-                 extra: str = "", printer: str | None = None) -> None:
+                 extra: str = "", printer: str | None = None, wix: str = "") -> None:
         self.tmp = tmp
         self.port = free_port()
         self.db = tmp / "queue.db"
@@ -73,6 +73,7 @@ backup_dir = "{tmp / 'backups'}"
 [wix]
 public_key = "{pem}"
 instance_id = "site-1"
+{wix}
 [printer]
 {printer_section}
 [restaurant]

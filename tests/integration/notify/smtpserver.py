@@ -98,7 +98,7 @@ class Sink:
 def authenticator(server: SMTP, session: Session, envelope: Envelope, mechanism: str, auth_data: Any) -> AuthResult:
     ok = (isinstance(auth_data, LoginPassword) and auth_data.login.decode() == USER
           and auth_data.password.decode() == PASSWORD)
-    return AuthResult(success=ok, handled=False)
+    return AuthResult(success=ok, handled=False, auth_data=auth_data if ok else None)
 
 
 class Server:
