@@ -26,6 +26,7 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import os
 import time
 from pathlib import Path
 
@@ -126,9 +127,11 @@ async def run_row(kind: str, pem_pub: str, warm_tokens: list[bytes], tokens: lis
         await asyncio.to_thread(svc.start)
         await warm(svc.port, warm_tokens)
         await asyncio.sleep(1.0)  # let the worker print the warm-up orders
+        load0 = os.getloadavg()[0]
         cpu0, w0 = cpu_seconds(svc.pid), time.perf_counter()
         res = await open_loop(svc.port, tokens, rate)
         cpu = (cpu_seconds(svc.pid) - cpu0) / (time.perf_counter() - w0) * 100
+        load1 = os.getloadavg()[0]
         printed = db_rows(svc.db, "SELECT COUNT(*) FROM jobs WHERE state = 'printed'")[0][0]
     finally:
         svc.stop()
@@ -144,7 +147,8 @@ async def run_row(kind: str, pem_pub: str, warm_tokens: list[bytes], tokens: lis
         log(f"{kind}: first errors: {res['errors'][:3]}")
     achieved = len(tokens) / float(res["elapsed"])  # type: ignore[arg-type]
     return [label, len(lat), f"{achieved:.1f}", pct(lat, 50), pct(lat, 90), pct(lat, 99), max(lat),
-            pct(res["lat_sched"], 99), len(res["errors"]), res["connections"], f"{cpu:.0f}%", printed]
+            pct(res["lat_sched"], 99), len(res["errors"]), res["connections"], f"{cpu:.0f}%", printed,
+            f"{load0:.1f}/{load1:.1f}"]
 
 
 async def main() -> None:
@@ -169,7 +173,7 @@ async def main() -> None:
     print(f"Webhook accept latency, open loop {args.rate:g} req/s for {args.seconds:g} s, "
           f"{WARMUP} warm-up requests first (ms)\n")
     print(table(["printer", "samples", "req/s", "p50", "p90", "p99", "max", "p99 vs schedule", "errors",
-                 "conns", "service CPU", "receipts printed"], rows))
+                 "conns", "service CPU", "receipts printed", "loadavg before/after"], rows))
 
 
 if __name__ == "__main__":

@@ -32,6 +32,7 @@ from typing import Any
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"  # loopback only, always
+KEEPALIVE_REUSE = 4.0  # s; uvicorn's default keep-alive timeout is 5 s
 
 
 # --- machine -----------------------------------------------------------------------------
@@ -165,8 +166,21 @@ timezone = "Europe/Berlin"
     def start(self, timeout: float = 30.0) -> ServiceProc:
         self._fh = self.log.open("ab")
         self.started_at = time.monotonic()
+        cmd = [sys.executable, "-m", "wix_printer", "serve", "--config", str(self.config)]
+        if os.environ.get("BENCH_PROFILE"):
+            # cProfile of the main thread, written to <workdir>/serve.prof on SIGTERM (uvicorn
+            # re-raises the signal after shutdown; our handler turns it into SystemExit).
+            cmd = [sys.executable, "-c", (
+                "import cProfile, signal, sys\n"
+                "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
+                "from wix_printer.cli import main\n"
+                "prof = cProfile.Profile()\n"
+                "try:\n"
+                f"    prof.runcall(main, ['serve', '--config', {str(self.config)!r}])\n"
+                "finally:\n"
+                f"    prof.dump_stats({str(self.dir / 'serve.prof')!r})\n")]
         self.proc = subprocess.Popen(
-            [sys.executable, "-m", "wix_printer", "serve", "--config", str(self.config)],
+            cmd,
             stdout=self._fh, stderr=subprocess.STDOUT, start_new_session=True, cwd=self.dir,
         )
         deadline = time.monotonic() + timeout
@@ -265,11 +279,13 @@ class HttpConn:
         self.port = port
         self.reader: asyncio.StreamReader | None = None
         self.writer: asyncio.StreamWriter | None = None
+        self.last_used = 0.0
 
     async def connect(self) -> HttpConn:
         self.reader, self.writer = await asyncio.open_connection(HOST, self.port)
         sock = self.writer.get_extra_info("socket")
         sock.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        self.last_used = time.monotonic()
         return self
 
     def _head(self, body: bytes) -> bytes:
@@ -277,6 +293,8 @@ class HttpConn:
                 f"Content-Type: text/plain\r\nContent-Length: {len(body)}\r\n\r\n").encode("ascii")
 
     async def post(self, body: bytes, on_sent: Callable[[], None] | None = None) -> tuple[int, bytes]:
+        if self.writer is not None and time.monotonic() - self.last_used > KEEPALIVE_REUSE:
+            await self.close()  # uvicorn drops keep-alive connections idle for 5 s
         if self.writer is None:
             await self.connect()
         assert self.reader is not None
@@ -297,6 +315,7 @@ class HttpConn:
             elif k == "connection" and v.strip().lower() == "close":
                 close = True
         data = await self.reader.readexactly(length) if length else b""
+        self.last_used = time.monotonic()
         if close:
             await self.close()
         return status, data
