@@ -260,6 +260,34 @@ def cmd_render(args: argparse.Namespace) -> int:
     return 0
 
 
+# --- test print -------------------------------------------------------------------------
+def cmd_test_print(args: argparse.Namespace) -> int:
+    """Queue a test page; with --wait, exit 0 only once the printer confirmed it."""
+    from . import operations
+    from .store import Store
+
+    cfg = _config(args)
+
+    async def go() -> tuple[int, str]:
+        store = Store(cfg.store.path)
+        await store.open(migrate=False)
+        try:
+            job_id = (await operations.test_print(store)).job_ids[0]
+            deadline = time.monotonic() + args.wait
+            while True:
+                job = await store.get_job(job_id)
+                state = job.state if job else "missing"
+                if state in ("printed", "failed", "cancelled") or time.monotonic() >= deadline:
+                    return job_id, state
+                await asyncio.sleep(0.2)
+        finally:
+            await store.close()
+
+    job_id, state = asyncio.run(go())
+    print(f"test print job {job_id}: {state}")
+    return 0 if state == "printed" or (args.wait == 0 and state == "queued") else 1
+
+
 # --- status -----------------------------------------------------------------------------
 def cmd_status(args: argparse.Namespace) -> int:
     import urllib.request
@@ -324,6 +352,12 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--output", "-o", help="write to this file instead of stdout")
     p.add_argument("--config", "-c", help="config file for restaurant and layout settings")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("test-print", help="queue a test page through the running service's printer")
+    _add_config(p)
+    p.add_argument("--wait", type=float, default=30.0,
+                   help="seconds to wait for the printer's confirmation (0: just queue it)")
+    p.set_defaults(func=cmd_test_print)
 
     p = sub.add_parser("status", help="ask the running service for its status")
     _add_config(p)

@@ -46,8 +46,34 @@ def filtered(order: Order, app_ids: list[str]) -> Order:
     return msgspec.structs.replace(order, line_items=keep)
 
 
+TEST_PAGE = {"de": ("TESTDRUCK", "Drucker", "Zeichen"), "en": ("TEST PRINT", "Printer", "Characters")}
+
+
+def test_page(config: Config, now: datetime) -> bytes:
+    """Proves the path and shows what an integrator checks first: code page, width, cutter."""
+    lang = lang_of(config.receipts.language or config.restaurant.language)
+    title, printer_word, chars_word = TEST_PAGE[lang]
+    p = config.printer
+    where = f"{p.host}:{p.port}" if p.kind == "network" else (p.path or p.kind)
+    cols = p.columns
+    # Kind "kitchen" only selects nothing special in the encoder; the page is its own layout.
+    doc = Document(kind="kitchen", language=lang, codepage=p.codepage, blocks=(
+        Text(text=title, align="center", bold=True, width=2, height=2, invert=True),
+        Text(text=config.restaurant.name, align="center", bold=True),
+        Text(text=now.astimezone().strftime("%Y-%m-%d %H:%M:%S %Z"), align="center"),
+        Rule(),
+        Text(text=f"{printer_word}: {p.kind} {where}, {p.codepage}, {cols}"),
+        Text(text=f"{chars_word}: ÄÖÜ äöü ß € Ø é ñ"),
+        Text(text=("1234567890" * (cols // 10 + 1))[:cols]),
+        Rule(),
+    ))
+    return to_escpos(doc, p.codepage, cols)
+
+
 def make_renderer(config: Config, clock: Callable[[], float] = time.time) -> Callable[[Job, OrderRow | None], bytes]:
     def render(job: Job, row: OrderRow | None) -> bytes:
+        if job.kind == "test":
+            return test_page(config, datetime.fromtimestamp(clock(), UTC))
         if row is None:
             raise ValueError(f"order {job.order_id} is missing from the store")
         order = filtered(order_from_raw(json.loads(row.raw)), config.wix.app_id_filter)

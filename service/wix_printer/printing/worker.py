@@ -134,7 +134,8 @@ class PrintWorker:
                     continue
                 job = await self.store.claim(self.lease)
                 if job is None:
-                    await self._idle(5.0)
+                    # Idle: look at the printer again in a second, or at once when woken.
+                    await self._idle(1.0)
                     continue
                 await self._print(conn, job)
             except PrinterGone as e:
@@ -305,7 +306,7 @@ class PrintWorker:
                 await tx.set_state(stale.id, "queued", banner=self.reprint_banner)
         claimed = await self.store.claim(self.lease)
         if claimed is None:
-            await self._idle(5.0)
+            await self._idle(1.0)
             return
         job = claimed
         prepared = await self._prepare(job)

@@ -180,6 +180,20 @@ class Tx:
             (*fields.values(), state, self.now, job_id),
         )
 
+    async def requeue_failed(self) -> list[int]:
+        cur = await self.conn.execute("UPDATE jobs SET state = 'queued', not_before = 0, updated_at = ?"
+                                      " WHERE state = 'failed' RETURNING id", (self.now,))
+        return [int(r[0]) for r in await cur.fetchall()]
+
+    async def next_copy(self, order_id: str, kind: str, revision: int) -> int:
+        row = await self._one("SELECT COALESCE(MAX(copy), 0) + 1 FROM jobs WHERE order_id = ? AND kind = ?"
+                              " AND revision = ?", (order_id, kind, revision))
+        return int(row[0])
+
+    async def get_job(self, job_id: int) -> Job | None:
+        row = await self._one(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
+        return _job(row) if row else None
+
     # --- sync state ---------------------------------------------------------------------
     async def set_sync(self, key: str, value: str) -> None:
         await self.conn.execute(
