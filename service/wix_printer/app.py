@@ -50,6 +50,10 @@ def _alive(task: asyncio.Task[Any]) -> Callable[[], bool]:
 def create_app(config: Config, *, clock: Callable[[], float] = time.time,
                on_ready: Callable[[], None] | None = None) -> Litestar:
     services = build_services(config, clock)
+    from .web import web_plugin
+
+    # The status page, operator API and /metrics (web/): routes, session + access middleware.
+    web = web_plugin(services)
 
     @contextlib.asynccontextmanager
     async def lifespan(app: Litestar) -> AsyncIterator[None]:
@@ -91,4 +95,5 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         debug=False,
         # A 500 must leave a traceback in the journal, not vanish.
         logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
+        on_app_init=[web.on_app_init],
     )

@@ -139,11 +139,21 @@ class ReceiptsConfig(Section, frozen=True):
 
 
 class ApiConfig(Section, frozen=True):
-    # PBKDF2 hash of the status-page password; empty means "not set up yet".
+    # Hash of the status-page password ("scrypt$..." or "pbkdf2_sha256$...", made by
+    # `python -m wix_printer.web.passwd`); empty = the one set on the first visit of the
+    # page, kept in <state_dir>/admin_password (0600). This key wins over that file.
     admin_password_hash: str = ""
+    # Bearer token for the operator API (/api/v1/...); empty = API only with a page login.
     token: str = ""
     public_health: bool = True
     public_metrics: bool = True
+    # Password file and session secret; empty = the folder of store.path.
+    state_dir: str = ""
+    # A kitchen tablet stays logged in this long after its last request (sliding).
+    session_days: int = 30
+    # Always mark cookies Secure (set when the page is only reached over HTTPS); without
+    # it they are Secure whenever a request arrived over HTTPS (e.g. through the relay).
+    secure_cookies: bool = False
 
 
 class DemoConfig(Section, frozen=True):
