@@ -31,7 +31,7 @@ from .access import AccessControl, SecureCookies
 from .api import api_router
 from .auth import Auth, load_session_secret
 from .metrics import CONTENT_TYPE
-from .state import STATIC, Web
+from .state import STATIC, Web, WebDep
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +39,7 @@ SESSION_COOKIE = "wixprinter_session"
 
 
 @get("/metrics", summary="Prometheus metrics (text format)", media_type=CONTENT_TYPE)
-async def get_metrics(web: Web) -> Response[bytes]:
+async def get_metrics(web: WebDep) -> Response[bytes]:
     return Response(await web.metrics.render(), media_type=CONTENT_TYPE, headers={"cache-control": "no-store"})
 
 
@@ -52,7 +52,7 @@ class WebParts:
     dependencies: dict[str, Provide]
     plugins: list[Any] = field(default_factory=list)
     on_startup: Callable[[], Awaitable[None]] | None = None
-    web: Web | None = None
+    web: WebDep | None = None
 
     def on_app_init(self, app_config: AppConfig) -> AppConfig:
         app_config.route_handlers = [*app_config.route_handlers, *self.route_handlers]

@@ -12,14 +12,14 @@ from typing import Annotated, Literal
 import msgspec
 from litestar import Router, get, post
 from litestar.openapi.datastructures import ResponseSpec
-from litestar.params import Parameter
+from litestar.params import Parameter, QueryParameter
 from litestar.response import Response
 
 from .. import operations
 from ..store.db import JOB_STATES
 from . import queries
 from .pages import copy_banner
-from .state import Web
+from .state import WebDep
 
 MAX_ID = 2**63 - 1  # SQLite INTEGER
 JobState = Literal["queued", "sending", "printed", "uncertain", "failed", "cancelled", "held"]
@@ -76,7 +76,7 @@ _REFUSED = {**_NOT_FOUND, 409: ResponseSpec(ApiError, description="not in a stat
 
 
 @get("/orders", summary="List orders, newest first", responses=_AUTH)
-async def list_orders(web: Web, since: Epoch = None, until: Epoch = None,
+async def list_orders(web: WebDep, since: Epoch = None, until: Epoch = None,
                       status: Annotated[str | None, Parameter(max_length=40)] = None,
                       limit: Limit = 50, offset: Offset = 0) -> OrderPage:
     items = await queries.orders(web.services.store, since=since, until=until, status=status, limit=limit,
@@ -85,7 +85,7 @@ async def list_orders(web: Web, since: Epoch = None, until: Epoch = None,
 
 
 @get("/orders/{order_id:str}", summary="One order and its print jobs", responses=_NOT_FOUND)
-async def get_order(web: Web, order_id: OrderId) -> Response[OrderDetail | ApiError]:
+async def get_order(web: WebDep, order_id: OrderId) -> Response[OrderDetail | ApiError]:
     order = await queries.order(web.services.store, order_id)
     if order is None:
         return Response(ApiError(f"no order {order_id!r}"), status_code=404)
@@ -93,7 +93,7 @@ async def get_order(web: Web, order_id: OrderId) -> Response[OrderDetail | ApiEr
 
 
 @get("/jobs", summary="List print jobs, newest first", responses=_AUTH)
-async def list_jobs(web: Web, job_state: Annotated[JobState | None, Parameter(query="state")] = None,
+async def list_jobs(web: WebDep, job_state: Annotated[JobState | None, QueryParameter(name="state")] = None,
                     kind: JobKind | None = None,
                     order_id: Annotated[str | None, Parameter(max_length=200)] = None,
                     limit: Limit = 100, offset: Offset = 0) -> JobPage:
@@ -103,7 +103,7 @@ async def list_jobs(web: Web, job_state: Annotated[JobState | None, Parameter(qu
 
 
 @get("/jobs/{job_id:int}", summary="One print job", responses=_NOT_FOUND)
-async def get_job(web: Web, job_id: JobId) -> Response[queries.JobInfo | ApiError]:
+async def get_job(web: WebDep, job_id: JobId) -> Response[queries.JobInfo | ApiError]:
     job = await queries.job(web.services.store, job_id)
     if job is None:
         return Response(ApiError(f"no job {job_id}"), status_code=404)
@@ -112,7 +112,7 @@ async def get_job(web: Web, job_id: JobId) -> Response[queries.JobInfo | ApiErro
 
 @post("/orders/{order_id:str}/reprint", status_code=201, summary="Reprint receipts, marked as a copy on paper",
       responses={**_REFUSED, 422: ResponseSpec(ApiError, description="unknown receipt kind")})
-async def reprint_order(web: Web, order_id: OrderId,
+async def reprint_order(web: WebDep, order_id: OrderId,
                         data: ReprintRequest | None = None) -> Response[Created | ApiError]:
     try:
         created = await operations.reprint(web.services.store, order_id, data.kinds if data else None,
@@ -125,14 +125,14 @@ async def reprint_order(web: Web, order_id: OrderId,
 
 @post("/test-print", status_code=201, summary="Queue a test page through the real print path",
       responses=_AUTH)
-async def print_test_page(web: Web) -> Created:
+async def print_test_page(web: WebDep) -> Created:
     created = await operations.test_print(web.services.store)
     web.services.worker_wake()
     return Created(created.job_ids)
 
 
 @post("/jobs/{job_id:int}/retry", status_code=200, summary="Print a failed or held job again", responses=_REFUSED)
-async def retry_job(web: Web, job_id: JobId) -> Response[Created | ApiError]:
+async def retry_job(web: WebDep, job_id: JobId) -> Response[Created | ApiError]:
     try:
         created = await operations.retry(web.services.store, job_id)
     except operations.OperationError as e:
@@ -142,7 +142,7 @@ async def retry_job(web: Web, job_id: JobId) -> Response[Created | ApiError]:
 
 
 @post("/jobs/retry-failed", status_code=200, summary="Print every failed job again", responses=_AUTH)
-async def retry_failed_jobs(web: Web) -> Created:
+async def retry_failed_jobs(web: WebDep) -> Created:
     created = await operations.retry_all_failed(web.services.store)
     web.services.worker_wake()
     return Created(created.job_ids)
@@ -150,7 +150,7 @@ async def retry_failed_jobs(web: Web) -> Created:
 
 @post("/jobs/{job_id:int}/dismiss", status_code=200, summary="Do not print a queued, held or failed job",
       responses=_REFUSED)
-async def dismiss_job(web: Web, job_id: JobId) -> Response[Created | ApiError]:
+async def dismiss_job(web: WebDep, job_id: JobId) -> Response[Created | ApiError]:
     try:
         created = await operations.dismiss(web.services.store, job_id)
     except operations.OperationError as e:

@@ -26,7 +26,7 @@ from . import preview, queries
 from .access import client_key, new_csrf_token
 from .auth import MAX_PASSWORD, MIN_PASSWORD
 from .i18n import Lang, pick, translator
-from .state import Web
+from .state import WebDep
 
 AnyRequest = Request[Any, Any, Any]
 NO_STORE = {"cache-control": "no-store"}
@@ -64,7 +64,7 @@ def csrf_of(request: AnyRequest) -> str:
     return str(s["csrf"])
 
 
-def lang_for(request: AnyRequest, web: Web) -> Lang:
+def lang_for(request: AnyRequest, web: WebDep) -> Lang:
     s = session_of(request)
     chosen = request.query_params.get("lang")
     if chosen in ("de", "en"):
@@ -76,7 +76,7 @@ def flash(request: AnyRequest, text: str, level: str = "ok") -> None:
     session_of(request)["flash"] = [level, text]
 
 
-def render(web: Web, request: AnyRequest, template: str, status: int = 200, **ctx: Any) -> Response[str]:
+def render(web: WebDep, request: AnyRequest, template: str, status: int = 200, **ctx: Any) -> Response[str]:
     lang = lang_for(request, web)
     s = session_of(request)
     html = web.jinja.get_template(template).render(
@@ -96,19 +96,19 @@ def _safe_next(target: str) -> str:
 
 # --- the page ----------------------------------------------------------------------------
 @get("/", include_in_schema=False)
-async def show_status_page(request: AnyRequest, web: Web) -> Response[str]:
+async def show_status_page(request: AnyRequest, web: WebDep) -> Response[str]:
     lang = lang_for(request, web)
     return render(web, request, "index.html", ov=await web.overview(lang), orders=await web.today(lang))
 
 
 @get("/ui/live", include_in_schema=False)
-async def show_live_fragment(request: AnyRequest, web: Web) -> Response[str]:
+async def show_live_fragment(request: AnyRequest, web: WebDep) -> Response[str]:
     """What the page's script swaps in every few seconds (same markup as the first render)."""
     lang = lang_for(request, web)
     return render(web, request, "_live.html", ov=await web.overview(lang), orders=await web.today(lang))
 
 
-async def _payload_or_preview(web: Web, job_id: int) -> bytes:
+async def _payload_or_preview(web: WebDep, job_id: int) -> bytes:
     job = await web.services.store.get_job(job_id)
     if job is None:
         raise NotFoundException(f"no job {job_id}")
@@ -120,7 +120,7 @@ async def _payload_or_preview(web: Web, job_id: int) -> bytes:
 
 
 @get("/ui/jobs/{job_id:int}/receipt.png", include_in_schema=False)
-async def show_receipt_png(job_id: int, web: Web) -> Response[bytes]:
+async def show_receipt_png(job_id: int, web: WebDep) -> Response[bytes]:
     job = await queries.job(web.services.store, job_id)
     if job is None:
         raise NotFoundException(f"no job {job_id}")
@@ -137,7 +137,7 @@ async def show_receipt_png(job_id: int, web: Web) -> Response[bytes]:
 
 
 @get("/ui/jobs/{job_id:int}/receipt.txt", include_in_schema=False)
-async def show_receipt_text(job_id: int, web: Web) -> Response[str]:
+async def show_receipt_text(job_id: int, web: WebDep) -> Response[str]:
     data = await _payload_or_preview(web, job_id)
     return Response(preview.as_text(data), media_type="text/plain; charset=utf-8", headers=NO_STORE)
 
@@ -147,7 +147,7 @@ def _back(anchor: str = "") -> Redirect:
     return Redirect("/" + (f"#{anchor}" if anchor else ""), status_code=303)
 
 
-async def _do(request: AnyRequest, web: Web, action: Any, ok: str, anchor: str = "") -> Redirect:
+async def _do(request: AnyRequest, web: WebDep, action: Any, ok: str, anchor: str = "") -> Redirect:
     t = translator(lang_for(request, web))
     try:
         created = await action
@@ -159,14 +159,14 @@ async def _do(request: AnyRequest, web: Web, action: Any, ok: str, anchor: str =
     return _back(anchor)
 
 
-def copy_banner(web: Web) -> str:
+def copy_banner(web: WebDep) -> str:
     cfg = web.services.config
     return BANNER_COPY[lang_of(cfg.receipts.language or cfg.restaurant.language)]
 
 
 @post("/ui/orders/{order_id:str}/reprint", include_in_schema=False)
 async def reprint_from_page(
-    request: AnyRequest, web: Web, order_id: str,
+    request: AnyRequest, web: WebDep, order_id: str,
     data: Annotated[ActionForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Redirect:
     kinds = [data.kind] if data.kind else None
@@ -175,28 +175,28 @@ async def reprint_from_page(
 
 
 @post("/ui/test-print", include_in_schema=False)
-async def test_print_from_page(request: AnyRequest, web: Web) -> Redirect:
+async def test_print_from_page(request: AnyRequest, web: WebDep) -> Redirect:
     return await _do(request, web, operations.test_print(web.services.store), "done_test")
 
 
 @post("/ui/retry-failed", include_in_schema=False)
-async def retry_failed_from_page(request: AnyRequest, web: Web) -> Redirect:
+async def retry_failed_from_page(request: AnyRequest, web: WebDep) -> Redirect:
     return await _do(request, web, operations.retry_all_failed(web.services.store), "done_retry")
 
 
 @post("/ui/jobs/{job_id:int}/retry", include_in_schema=False)
-async def retry_job_from_page(request: AnyRequest, web: Web, job_id: int) -> Redirect:
+async def retry_job_from_page(request: AnyRequest, web: WebDep, job_id: int) -> Redirect:
     return await _do(request, web, operations.retry(web.services.store, job_id), "done_retry")
 
 
 @post("/ui/jobs/{job_id:int}/dismiss", include_in_schema=False)
-async def dismiss_job_from_page(request: AnyRequest, web: Web, job_id: int) -> Redirect:
+async def dismiss_job_from_page(request: AnyRequest, web: WebDep, job_id: int) -> Redirect:
     return await _do(request, web, operations.dismiss(web.services.store, job_id), "done_dismiss")
 
 
 # --- login, logout, first password, setup -----------------------------------------------
 @get("/login", include_in_schema=False)
-async def show_login(request: AnyRequest, web: Web) -> Response[Any]:
+async def show_login(request: AnyRequest, web: WebDep) -> Response[Any]:
     if not web.auth.is_set:
         return Redirect("/setup", status_code=303)
     return render(web, request, "login.html", next=_safe_next(request.query_params.get("next", "/")))
@@ -204,7 +204,7 @@ async def show_login(request: AnyRequest, web: Web) -> Response[Any]:
 
 @post("/login", include_in_schema=False)
 async def log_in(
-    request: AnyRequest, web: Web, data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    request: AnyRequest, web: WebDep, data: Annotated[LoginForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[Any]:
     t = translator(lang_for(request, web))
     client = client_key(request.scope)  # type: ignore[arg-type]
@@ -224,7 +224,7 @@ async def log_in(
     return Redirect(target, status_code=303)
 
 
-def _start_session(request: AnyRequest, web: Web) -> None:
+def _start_session(request: AnyRequest, web: WebDep) -> None:
     # A fresh CSRF token at login: a token planted before login is worthless after it.
     lang = session_of(request).get("lang")
     request.set_session({"auth": web.auth.fingerprint, "at": web.auth.clock(), "csrf": new_csrf_token(),
@@ -238,7 +238,7 @@ async def log_out(request: AnyRequest) -> Redirect:
 
 
 @get("/setup", include_in_schema=False)
-async def show_setup(request: AnyRequest, web: Web) -> Response[str]:
+async def show_setup(request: AnyRequest, web: WebDep) -> Response[str]:
     if not web.auth.is_set:
         return render(web, request, "first_password.html", min_length=MIN_PASSWORD)
     return render(web, request, "setup.html", checks=setup_checks(web, lang_for(request, web)))
@@ -246,7 +246,7 @@ async def show_setup(request: AnyRequest, web: Web) -> Response[str]:
 
 @post("/setup", include_in_schema=False)
 async def set_first_password(
-    request: AnyRequest, web: Web, data: Annotated[SetupForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
+    request: AnyRequest, web: WebDep, data: Annotated[SetupForm, Body(media_type=RequestEncodingType.URL_ENCODED)],
 ) -> Response[Any]:
     t = translator(lang_for(request, web))
     error = None
@@ -271,7 +271,7 @@ class Check(msgspec.Struct):
     fix: str
 
 
-def setup_checks(web: Web, lang: Lang) -> list[Check]:
+def setup_checks(web: WebDep, lang: Lang) -> list[Check]:
     """What is missing, and the one thing to do about it (in the kitchen's language)."""
     cfg = web.services.config
     de = lang == "de"

@@ -9,6 +9,7 @@ from zoneinfo import ZoneInfo
 
 import msgspec
 from jinja2 import Environment, FileSystemLoader, select_autoescape
+from litestar.di import NamedDependency
 
 from ..printing.status import PrinterState
 from ..services import Services
@@ -174,3 +175,7 @@ class Web:
                                  cancelled=o.status == "CANCELED", jobs=views,
                                  reprint_kinds=[] if o.status == "CANCELED" else kinds))
         return out
+
+
+# Handlers name it `web`; marked explicitly, as Litestar 3 drops inferred dependencies.
+WebDep = NamedDependency[Web]
