@@ -118,7 +118,9 @@ class Server:
                   "authenticator": authenticator, "auth_required": True, "auth_exclude_mechanism": excluded}
             self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, **kw)
         elif mode == "tls":
-            kw = {"auth_require_tls": True, "authenticator": authenticator, "auth_required": True,
+            # aiosmtpd only counts STARTTLS as TLS for auth_require_tls; the whole session
+            # is encrypted here, so AUTH is offered without it (and still checked).
+            kw = {"auth_require_tls": False, "authenticator": authenticator,
                   "auth_exclude_mechanism": excluded}
             self.controller = Controller(self.sink, hostname="127.0.0.1", port=self.port, ssl_context=ctx,
                                          server_hostname="localhost", **kw)

@@ -56,6 +56,7 @@ async def test_incident_mail_reaches_the_server_in_every_tls_mode(
         t0 = time.perf_counter()
         key = await n.raise_incident(Kind.PAPER_OUT, {"state": "paper_out"}, key="printer")
         msgs = await asyncio.to_thread(server.sink.wait, 1, 10.0)
+        await wait_for(lambda: n.sent == 1)
     assert key is not None
     assert len(msgs) == 1
     m = msgs[0]
