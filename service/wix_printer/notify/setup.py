@@ -90,11 +90,12 @@ def run(args: argparse.Namespace) -> int:
 
 
 class _Prompter:
-    def __init__(self, *, interactive: bool, read: Callable[[str], str] = input,
-                 secret: Callable[[str], str] = getpass.getpass) -> None:
+    def __init__(self, *, interactive: bool, read: Callable[[str], str] | None = None,
+                 secret: Callable[[str], str] | None = None) -> None:
         self.interactive = interactive
-        self.read = read
-        self.secret = secret
+        # Looked up at call time so tests (and wrappers) can replace input/getpass.
+        self.read = read or (lambda prompt: input(prompt))
+        self.secret = secret or (lambda prompt: getpass.getpass(prompt))
 
     def value(self, label: str, given: Any, default: Any, *, required: bool = True, flag: str = "") -> Any:
         if given is not None:
