@@ -215,7 +215,7 @@ def gather(args: argparse.Namespace, ask: _Prompter, current: dict[str, Any], cu
         raise SetupError(f"mail settings: {e}") from None
 
 
-async def test_server(mail: MailConfig, restaurant: str, *, send: bool, timezone: str = "Europe/Berlin") -> None:
+async def probe_server(mail: MailConfig, restaurant: str, *, send: bool, timezone: str = "Europe/Berlin") -> None:
     import time
 
     async with Connection(mail) as conn:
@@ -374,7 +374,7 @@ async def _setup(args: argparse.Namespace, ask: _Prompter) -> int:
         print(f"connecting to {mail.host}:{mail.port} ({mail.security})"
               f"{' and logging in as ' + mail.username if mail.username else ''} ...")
         try:
-            await test_server(mail, restaurant, send=not args.no_test_mail, timezone=timezone)
+            await probe_server(mail, restaurant, send=not args.no_test_mail, timezone=timezone)
         except SmtpFailure as e:
             print(f"error: {e}", file=sys.stderr)
             hint = PRESETS.get(args.provider or "", ("", "", 0, "", ""))[4]

@@ -182,7 +182,8 @@ async def test_printer_monitor_transitions_mail_and_resolve(
         await asyncio.to_thread(server.sink.wait, 1, 10.0)
         monitor.set(PrinterState.ONLINE)
         msgs = await asyncio.to_thread(server.sink.wait, 2, 10.0)
-    assert [m.subject for m in msgs] == ["[Imbiss am Boxi] Printer: out of paper", "[Imbiss am Boxi] Printer: paper back"]
+    assert [m.subject for m in msgs] == ["[Imbiss am Boxi] Printer: out of paper",
+                                         "[Imbiss am Boxi] Printer: paper back"]
     assert "What to do:" in msgs[0].text()
     assert msgs[0].message["Importance"] == "high"
 
