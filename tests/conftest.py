@@ -7,8 +7,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import Service
 
+from tests.helpers import Service
 from wix_printer.fakewix.signing import WebhookSigner
 
 

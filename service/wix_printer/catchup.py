@@ -66,8 +66,7 @@ class Catchup:
                 if result.jobs_created and not woke:
                     self.services.worker_wake()
                     woke = True
-        async with self.services.store.transaction() as tx:
-            await tx.set_sync(LAST_SYNC_KEY, started.isoformat())
+        await self.services.store.write(lambda tx: tx.set_sync(LAST_SYNC_KEY, started.isoformat()))
         return seen
 
     async def run(self) -> None:

@@ -16,7 +16,7 @@ from typing import Any, Literal
 import msgspec
 
 from .config import Config
-from .store import OrderRow, Store, Tx
+from .store import OrderRow, Store, SyncTx
 from .wix.model import Order, normalize, order_from_raw
 
 log = logging.getLogger(__name__)
@@ -83,31 +83,34 @@ class Intake:
         # Every path in gets the same normal form: SDK names mapped, strings NFC.
         raw = normalize(raw) if raw is not None else None
         order = msgspec.convert(raw, Order, str_keys=True) if raw is not None else None
-        async with self.store.transaction() as tx:
-            if not await tx.record_event(event_id, source, event_type, order_id, sequence):
+        raw_text = msgspec.json.encode(raw).decode() if raw is not None else ""
+
+        def apply(tx: SyncTx) -> IngestResult:
+            if not tx.record_event(event_id, source, event_type, order_id, sequence):
                 return IngestResult("duplicate", order_id)
             if order is None:
-                await tx.set_event_outcome(event_id, "ignored")
+                tx.set_event_outcome(event_id, "ignored")
                 return IngestResult("ignored", order_id)
-            result = await self._apply(tx, order, raw or {}, sequence, source, received_at)
+            result = self._apply(tx, order, raw_text, sequence, source, received_at)
             if result.outcome == "stale":
-                await tx.set_event_outcome(event_id, "stale")
+                tx.set_event_outcome(event_id, "stale")
             return result
 
-    async def _apply(
-        self, tx: Tx, order: Order, raw: dict[str, Any], sequence: int | None, source: str,
+        return await self.store.write(apply)
+
+    def _apply(
+        self, tx: SyncTx, order: Order, raw_text: str, sequence: int | None, source: str,
         received_at: float | None,
     ) -> IngestResult:
-        old = await tx.get_order(order.id)
+        old = tx.get_order(order.id)
         if old is not None:
             if old.status == "CANCELED" and order.status != "CANCELED":
                 return IngestResult("stale", order.id)  # CANCELED is final
             if _is_older(sequence, order.updated_date, old):
                 return IngestResult("stale", order.id)
         passes = matches_app_filter(order, self.config.wix.app_id_filter)
-        raw_text = json.dumps(raw, ensure_ascii=False, separators=(",", ":"))
         revision = old.revision if old else 1
-        jobs = await tx.jobs_for_order(order.id)
+        jobs = tx.jobs_for_order(order.id)
         outcome: Outcome = "updated" if old else "stored"
         # Jobs reference the order row, so they are written after it; collect them first.
         to_put: list[dict[str, Any]] = []
@@ -130,14 +133,14 @@ class Intake:
                     # everything since the last printed state.
                     for j in jobs:
                         if j.kind == "change" and j.state == "queued":
-                            await tx.set_state(j.id, "cancelled", last_error="superseded")
+                            tx.set_state(j.id, "cancelled", last_error="superseded")
                     # The slip carries the state it describes; once it is printed, that
                     # state is what the next change is compared against.
                     detail = {"changes": changes, "raw": raw_text}
                     to_put = [{"kind": "change", "detail": json.dumps(detail, ensure_ascii=False)}]
                     outcome = "changed"
         elif order.status == "CANCELED":
-            await tx.cancel_queued(order.id)
+            tx.cancel_queued(order.id)
             if any(j.kind in ORDER_KINDS and j.state in RENDERED_STATES for j in jobs):
                 to_put = [{"kind": "cancel"}]
             outcome = "cancelled"
@@ -160,9 +163,9 @@ class Intake:
             first_seen_at=old.first_seen_at if old else tx.now,
             updated_at=tx.now,
         )
-        await tx.upsert_order(row)
+        tx.upsert_order(row)
         created = 0
         for spec in to_put:
-            if await tx.put(order.id, revision=revision, received_at=received_at, **spec):
+            if tx.put(order.id, revision=revision, received_at=received_at, **spec):
                 created += 1
         return IngestResult(outcome, order.id, created)

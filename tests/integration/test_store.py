@@ -8,8 +8,8 @@ import sys
 from pathlib import Path
 
 import pytest
-from tests.helpers import sample, write_config
 
+from tests.helpers import sample, write_config
 from wix_printer.config import Config
 from wix_printer.intake import Intake
 from wix_printer.printing.render import diff_for_intake

@@ -9,8 +9,8 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from tests.helpers import Service, sample
 
+from tests.helpers import Service, sample
 from wix_printer.fakewix.signing import WebhookSigner
 
 

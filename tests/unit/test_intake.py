@@ -11,12 +11,12 @@ from typing import Any
 
 import msgspec
 import pytest
-from tests.helpers import sample
 
+from tests.helpers import sample
 from wix_printer.config import Config, ReceiptsConfig, WixConfig
 from wix_printer.intake import Intake
 from wix_printer.printing.render import diff_for_intake
-from wix_printer.store import Store
+from wix_printer.store import Store, SyncTx
 from wix_printer.wix.model import RESTAURANTS_APP_ID
 
 
@@ -125,10 +125,13 @@ async def _mark_printed(store: Store, order_id: str) -> None:
     """What the worker does: record the printed state, then confirm every job."""
     row = await store.get_order(order_id)
     assert row is not None
-    async with store.transaction() as tx:
-        await tx.set_printed_raw(order_id, row.raw)
-        for job in await tx.jobs_for_order(order_id):
-            await tx.set_state(job.id, "printed", printed_at=tx.now)
+
+    def go(tx: SyncTx) -> None:
+        tx.set_printed_raw(order_id, row.raw)
+        for job in tx.jobs_for_order(order_id):
+            tx.set_state(job.id, "printed", printed_at=tx.now)
+
+    await store.write(go)
 
 
 async def test_cancel_after_printing_queues_storno(store: Store) -> None:

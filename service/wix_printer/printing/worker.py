@@ -18,7 +18,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from ..config import PrinterConfig, StoreConfig
-from ..store import Job, OrderRow, Store
+from ..store import Job, OrderRow, Store, SyncTx
 from .connection import Connection, PrinterGone, open_network
 from .status import PrinterState, Status, process_id_command
 
@@ -188,13 +188,16 @@ class PrintWorker:
             await self.store.fail(job.id, f"render failed: {e}", retry_in=None)
             return None
         pid = self._next_pid()
-        async with self.store.transaction() as tx:
-            await tx.set_state(job.id, "sending", payload=payload, process_id=pid, sent_at=tx.now,
-                               lease_until=tx.now + self.lease)
+
+        def persist(tx: SyncTx) -> None:
+            tx.set_state(job.id, "sending", payload=payload, process_id=pid, sent_at=tx.now,
+                         lease_until=tx.now + self.lease)
             if order is not None and job.kind in ORDER_KINDS:
-                await tx.set_printed_raw(order.id, order.raw)
+                tx.set_printed_raw(order.id, order.raw)
             elif order is not None and job.kind == "change" and job.detail:
-                await tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
+                tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
+
+        await self.store.write(persist)
         return payload, pid
 
     async def _print(self, conn: Connection, job: Job) -> None:
@@ -249,22 +252,17 @@ class PrintWorker:
         return st.can_print
 
     async def _extend_lease(self, job: Job) -> None:
-        async with self.store.transaction() as tx:
-            await tx.conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'sending'",
-                                  (tx.now + self.lease, job.id))
+        await self.store.write(lambda tx: tx.extend_lease(job.id, self.lease))
 
     async def _done(self, job: Job) -> None:
         await self.store.complete(job.id)
-        self.monitor.set(self.monitor.state if self.monitor.state is not PrinterState.UNKNOWN
-                         else PrinterState.ONLINE)
         self.monitor.last_ok_at = self.clock()
         if self.on_printed:
             await self.on_printed(job)
 
     async def _mark_uncertain(self, job: Job, why: str) -> None:
         log.warning("job %s (%s of order %s): outcome unknown: %s", job.id, job.kind, job.order_id, why)
-        async with self.store.transaction() as tx:
-            await tx.set_state(job.id, "uncertain", last_error=why, lease_until=None)
+        await self.store.write(lambda tx: tx.set_state(job.id, "uncertain", last_error=why, lease_until=None))
 
     async def _resolve_uncertain(self, conn: Connection) -> bool:
         """Settle jobs whose outcome is unknown before printing anything new."""
@@ -291,19 +289,20 @@ class PrintWorker:
                 if self.interruption_slip:
                     await conn.send(self.interruption_slip)
                 cleared = True
-            async with self.store.transaction() as tx:
-                await tx.set_state(job.id, "queued", banner=self.reprint_banner, not_before=0,
-                                   last_error=job.last_error)
+            await self._requeue_marked(job)
             log.warning("job %s: reprinting with a possible-duplicate banner", job.id)
         return True
+
+    async def _requeue_marked(self, job: Job) -> None:
+        await self.store.write(lambda tx: tx.set_state(job.id, "queued", banner=self.reprint_banner, not_before=0,
+                                                       last_error=job.last_error))
 
     # --- file printer -------------------------------------------------------------------
     async def _run_file_once(self) -> None:
         self.monitor.set(PrinterState.ONLINE)
         # A file cannot say what it received before a crash: reprint under the banner.
         for stale in await self.store.jobs_in_state("uncertain", limit=20):
-            async with self.store.transaction() as tx:
-                await tx.set_state(stale.id, "queued", banner=self.reprint_banner)
+            await self._requeue_marked(stale)
         claimed = await self.store.claim(self.lease)
         if claimed is None:
             await self._idle(1.0)

@@ -10,11 +10,12 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import sqlite3
 import time
 from collections.abc import AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any
+from typing import Any, Concatenate, ParamSpec, TypeVar
 
 import aiosqlite
 import msgspec
@@ -88,52 +89,50 @@ def _job(row: sqlite3.Row | tuple[Any, ...]) -> Job:
     return Job(*row)
 
 
-class Tx:
-    """One IMMEDIATE transaction; every statement of a logical write goes through it."""
+class SyncTx:
+    """The SQL of every write, run on the database thread inside one IMMEDIATE transaction.
 
-    def __init__(self, conn: aiosqlite.Connection, now: float) -> None:
+    Synchronous on purpose: a whole intake decision is one hand-off to the SQLite thread
+    instead of a dozen, and `Store.write` can commit many of them with one fsync.
+    """
+
+    def __init__(self, conn: sqlite3.Connection, now: float) -> None:
         self.conn = conn
         self.now = now
 
-    async def _one(self, sql: str, args: Iterable[Any] = ()) -> Any:
-        async with self.conn.execute(sql, tuple(args)) as cur:
-            return await cur.fetchone()
+    def _one(self, sql: str, args: Iterable[Any] = ()) -> Any:
+        return self.conn.execute(sql, tuple(args)).fetchone()
+
+    def execute(self, sql: str, args: Iterable[Any] = ()) -> sqlite3.Cursor:
+        return self.conn.execute(sql, tuple(args))
 
     # --- events -------------------------------------------------------------------------
-    async def record_event(
-        self, event_id: str, source: str, event_type: str, order_id: str, sequence: int | None
-    ) -> bool:
+    def record_event(self, event_id: str, source: str, event_type: str, order_id: str, sequence: int | None) -> bool:
         """Insert the event id; False when it was seen before (the dedupe gate)."""
-        cur = await self.conn.execute(
+        cur = self.conn.execute(
             "INSERT OR IGNORE INTO events (event_id, source, event_type, order_id, sequence, received_at,"
             " outcome) VALUES (?, ?, ?, ?, ?, ?, 'applied')",
             (event_id, source, event_type, order_id, sequence, self.now),
         )
         return cur.rowcount == 1
 
-    async def set_event_outcome(self, event_id: str, outcome: str) -> None:
-        await self.conn.execute("UPDATE events SET outcome = ? WHERE event_id = ?", (outcome, event_id))
+    def set_event_outcome(self, event_id: str, outcome: str) -> None:
+        self.conn.execute("UPDATE events SET outcome = ? WHERE event_id = ?", (outcome, event_id))
 
     # --- orders -------------------------------------------------------------------------
-    async def get_order(self, order_id: str) -> OrderRow | None:
-        row = await self._one(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))
+    def get_order(self, order_id: str) -> OrderRow | None:
+        row = self._one(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))
         return _order(row) if row else None
 
-    async def upsert_order(self, row: OrderRow) -> None:
+    def upsert_order(self, row: OrderRow) -> None:
         values = msgspec.structs.astuple(row)
-        placeholders = ", ".join("?" * len(values))
-        updates = ", ".join(f"{c} = excluded.{c}" for c in OrderRow.__struct_fields__[1:] if c != "first_seen_at")
-        await self.conn.execute(
-            f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({placeholders})"
-            f" ON CONFLICT(id) DO UPDATE SET {updates}",
-            values,
-        )
+        self.conn.execute(_UPSERT_ORDER, values)
 
-    async def set_printed_raw(self, order_id: str, raw: str) -> None:
-        await self.conn.execute("UPDATE orders SET printed_raw = ? WHERE id = ?", (raw, order_id))
+    def set_printed_raw(self, order_id: str, raw: str) -> None:
+        self.conn.execute("UPDATE orders SET printed_raw = ? WHERE id = ?", (raw, order_id))
 
     # --- jobs ---------------------------------------------------------------------------
-    async def put(
+    def put(
         self,
         order_id: str,
         kind: str,
@@ -146,7 +145,7 @@ class Tx:
         received_at: float | None = None,
     ) -> int | None:
         """Queue one receipt; None when that (order, kind, revision, copy) already exists."""
-        cur = await self.conn.execute(
+        cur = self.conn.execute(
             "INSERT OR IGNORE INTO jobs (order_id, kind, revision, copy, state, priority, banner, detail,"
             " created_at, updated_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (order_id, kind, revision, copy, state, PRIORITY.get(kind, 5), banner, detail,
@@ -154,64 +153,149 @@ class Tx:
         )
         return cur.lastrowid if cur.rowcount == 1 else None
 
-    async def jobs_for_order(self, order_id: str) -> list[Job]:
-        async with self.conn.execute(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE order_id = ? ORDER BY id", (order_id,)
-        ) as cur:
-            return [_job(r) for r in await cur.fetchall()]
+    def jobs_for_order(self, order_id: str) -> list[Job]:
+        rows = self.conn.execute(f"SELECT {_JOB_COLS} FROM jobs WHERE order_id = ? ORDER BY id", (order_id,))
+        return [_job(r) for r in rows.fetchall()]
 
-    async def cancel_queued(self, order_id: str) -> int:
-        cur = await self.conn.execute(
+    def get_job(self, job_id: int) -> Job | None:
+        row = self._one(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
+        return _job(row) if row else None
+
+    def cancel_queued(self, order_id: str) -> int:
+        cur = self.conn.execute(
             "UPDATE jobs SET state = 'cancelled', updated_at = ? WHERE order_id = ?"
             " AND state IN ('queued', 'held', 'failed')",
             (self.now, order_id),
         )
         return cur.rowcount
 
-    async def set_state(self, job_id: int, state: str, **fields: Any) -> None:
-        allowed = {"last_error", "banner", "payload", "process_id", "lease_until", "not_before",
-                   "printed_at", "sent_at", "attempts", "detail"}
-        bad = set(fields) - allowed
+    def set_state(self, job_id: int, state: str, **fields: Any) -> None:
+        bad = set(fields) - _SETTABLE
         if bad:
             raise StoreError(f"cannot set {sorted(bad)}")
         sets = ", ".join([f"{k} = ?" for k in fields] + ["state = ?", "updated_at = ?"])
-        await self.conn.execute(
-            f"UPDATE jobs SET {sets} WHERE id = ?",
-            (*fields.values(), state, self.now, job_id),
-        )
+        self.conn.execute(f"UPDATE jobs SET {sets} WHERE id = ?", (*fields.values(), state, self.now, job_id))
 
-    async def requeue_failed(self) -> list[int]:
-        cur = await self.conn.execute("UPDATE jobs SET state = 'queued', not_before = 0, updated_at = ?"
-                                      " WHERE state = 'failed' RETURNING id", (self.now,))
-        return [int(r[0]) for r in await cur.fetchall()]
+    def extend_lease(self, job_id: int, seconds: float) -> None:
+        self.conn.execute("UPDATE jobs SET lease_until = ? WHERE id = ? AND state = 'sending'",
+                          (self.now + seconds, job_id))
 
-    async def next_copy(self, order_id: str, kind: str, revision: int) -> int:
-        row = await self._one("SELECT COALESCE(MAX(copy), 0) + 1 FROM jobs WHERE order_id = ? AND kind = ?"
-                              " AND revision = ?", (order_id, kind, revision))
+    def requeue_failed(self) -> list[int]:
+        cur = self.conn.execute("UPDATE jobs SET state = 'queued', not_before = 0, updated_at = ?"
+                                " WHERE state = 'failed' RETURNING id", (self.now,))
+        return [int(r[0]) for r in cur.fetchall()]
+
+    def next_copy(self, order_id: str, kind: str, revision: int) -> int:
+        row = self._one("SELECT COALESCE(MAX(copy), 0) + 1 FROM jobs WHERE order_id = ? AND kind = ?"
+                        " AND revision = ?", (order_id, kind, revision))
         return int(row[0])
 
-    async def get_job(self, job_id: int) -> Job | None:
-        row = await self._one(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
+    def claim(self, lease_seconds: float) -> Job | None:
+        """Take the most urgent due job: one UPDATE ... RETURNING."""
+        row = self._one(
+            f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
+            f" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?"
+            f" ORDER BY priority, id LIMIT 1) RETURNING {_JOB_COLS}",
+            (self.now + lease_seconds, self.now, self.now),
+        )
         return _job(row) if row else None
 
     # --- sync state ---------------------------------------------------------------------
-    async def set_sync(self, key: str, value: str) -> None:
-        await self.conn.execute(
+    def set_sync(self, key: str, value: str) -> None:
+        self.conn.execute(
             "INSERT INTO sync_state (key, value, updated_at) VALUES (?, ?, ?)"
             " ON CONFLICT(key) DO UPDATE SET value = excluded.value, updated_at = excluded.updated_at",
             (key, value, self.now),
         )
 
 
+_SETTABLE = frozenset({"last_error", "banner", "payload", "process_id", "lease_until", "not_before",
+                       "printed_at", "sent_at", "attempts", "detail"})
+_UPSERT_ORDER = (
+    f"INSERT INTO orders ({_ORDER_COLS}) VALUES ({', '.join('?' * len(OrderRow.__struct_fields__))})"
+    " ON CONFLICT(id) DO UPDATE SET "
+    + ", ".join(f"{c} = excluded.{c}" for c in OrderRow.__struct_fields__[1:] if c != "first_seen_at")
+)
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+
+class Tx:
+    """An open IMMEDIATE transaction from async code (`Store.transaction()`).
+
+    `call(SyncTx.method, ...)` runs one SyncTx method on the database thread; `conn` is the
+    aiosqlite connection for the outbox code that still speaks SQL itself.
+    """
+
+    def __init__(self, conn: aiosqlite.Connection, now: float) -> None:
+        self.conn = conn
+        self.now = now
+
+    async def call(self, fn: Callable[Concatenate[SyncTx, P], T], *args: P.args, **kwargs: P.kwargs) -> T:
+        def run() -> T:
+            return fn(SyncTx(_raw(self.conn), self.now), *args, **kwargs)
+
+        return await _on_db_thread(self.conn, run)
+
+    async def set_sync(self, key: str, value: str) -> None:
+        await self.call(SyncTx.set_sync, key, value)
+
+
+def _raw(conn: aiosqlite.Connection) -> sqlite3.Connection:
+    # aiosqlite keeps its sqlite3 connection private; we only touch it from its own thread.
+    raw: sqlite3.Connection = conn._conn
+    return raw
+
+
+async def _on_db_thread(conn: aiosqlite.Connection, fn: Callable[[], T]) -> T:
+    """Run `fn` on aiosqlite's worker thread, the only thread that may use its connection."""
+    result: T = await conn._execute(fn)  # type: ignore[no-untyped-call]
+    return result
+
+
+def _run_batch(conn: sqlite3.Connection, now: float, fns: list[Callable[[SyncTx], Any]]) -> list[Any]:
+    """One IMMEDIATE transaction, one fsync, many independent writes.
+
+    Each write runs in its own SAVEPOINT, so one that raises is undone alone and its
+    caller gets the exception, while the others still commit together.
+    """
+    out: list[Any] = []
+    conn.execute("BEGIN IMMEDIATE")
+    try:
+        tx = SyncTx(conn, now)
+        for fn in fns:
+            conn.execute("SAVEPOINT w")
+            try:
+                out.append(fn(tx))
+            except Exception as e:  # handed to that write's caller
+                conn.execute("ROLLBACK TO w")
+                out.append(_Failed(e))
+            conn.execute("RELEASE w")
+        conn.execute("COMMIT")
+    except BaseException:
+        if conn.in_transaction:
+            conn.execute("ROLLBACK")
+        raise
+    return out
+
+
+class _Failed:
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
 class Store:
-    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time) -> None:
+    def __init__(self, path: str | Path, *, clock: Callable[[], float] = time.time, max_batch: int = 64) -> None:
         self.path = Path(path)
         self.clock = clock
+        self.max_batch = max_batch
         self._conn: aiosqlite.Connection | None = None
-        # aiosqlite serialises statements on one thread, but two tasks could still
-        # interleave BEGIN/COMMIT pairs on the shared connection; the lock keeps each
-        # transaction whole.
+        # One writer at a time on the shared connection: the batch writer and the
+        # async `transaction()` both take this lock, so BEGIN/COMMIT pairs never interleave.
         self._lock = asyncio.Lock()
+        self._pending: list[tuple[Callable[[SyncTx], Any], asyncio.Future[Any]]] = []
+        self._writer: asyncio.Task[None] | None = None
 
     # --- lifecycle ----------------------------------------------------------------------
     async def open(self, *, migrate: bool = True) -> None:
@@ -227,6 +311,10 @@ class Store:
             await self.migrate_to(LATEST)
 
     async def close(self) -> None:
+        if self._writer is not None:
+            with contextlib.suppress(asyncio.CancelledError, Exception):
+                await self._writer
+            self._writer = None
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
@@ -243,6 +331,43 @@ class Store:
         if self._conn is None:
             raise StoreError("store is not open")
         return self._conn
+
+    # --- writing ------------------------------------------------------------------------
+    async def write(self, fn: Callable[[SyncTx], T]) -> T:
+        """Run `fn` in an IMMEDIATE transaction on the database thread; return once committed.
+
+        Group commit: writes that arrive while a commit is in progress are committed
+        together in the next one, so under load many webhooks share one fsync while a
+        lone write is never delayed.
+        """
+        fut: asyncio.Future[T] = asyncio.get_running_loop().create_future()
+        self._pending.append((fn, fut))
+        if self._writer is None or self._writer.done():
+            self._writer = asyncio.create_task(self._drain(), name="store-writer")
+        result = await fut
+        if isinstance(result, _Failed):
+            raise result.error
+        return result
+
+    async def _drain(self) -> None:
+        while self._pending:
+            batch, self._pending = self._pending[: self.max_batch], self._pending[self.max_batch :]
+            fns = [fn for fn, _ in batch]
+            try:
+                async with self._lock:
+                    conn = self.conn
+                    now = self.clock()
+                    results = await _on_db_thread(conn, functools.partial(_run_batch, _raw(conn), now, fns))
+            except BaseException as e:
+                for _, fut in batch:
+                    if not fut.done():
+                        fut.set_exception(e if isinstance(e, Exception) else StoreError("store writer stopped"))
+                if not isinstance(e, Exception):
+                    raise
+                continue
+            for (_, fut), res in zip(batch, results, strict=True):
+                if not fut.done():
+                    fut.set_result(res)
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
@@ -312,56 +437,53 @@ class Store:
 
     # --- queue --------------------------------------------------------------------------
     async def claim(self, lease_seconds: float) -> Job | None:
-        """Take the most urgent due job: one UPDATE ... RETURNING in one IMMEDIATE transaction."""
-        async with self.transaction() as tx:
-            row = await tx._one(
-                f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
-                f" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?"
-                f" ORDER BY priority, id LIMIT 1) RETURNING {_JOB_COLS}",
-                (tx.now + lease_seconds, tx.now, tx.now),
-            )
-        return _job(row) if row else None
+        """Take the most urgent due job: one statement in one IMMEDIATE transaction."""
+        return await self.write(lambda tx: tx.claim(lease_seconds))
 
     async def complete(self, job_id: int) -> None:
-        async with self.transaction() as tx:
-            await tx.set_state(job_id, "printed", printed_at=tx.now, lease_until=None, last_error=None)
+        await self.write(lambda tx: tx.set_state(job_id, "printed", printed_at=tx.now, lease_until=None,
+                                                 last_error=None))
 
     async def fail(self, job_id: int, error: str, *, retry_in: float | None) -> None:
         """Back to the queue after `retry_in` seconds, or dead-lettered when None."""
-        async with self.transaction() as tx:
+        def go(tx: SyncTx) -> None:
             if retry_in is None:
-                await tx.set_state(job_id, "failed", last_error=error, lease_until=None)
+                tx.set_state(job_id, "failed", last_error=error, lease_until=None)
             else:
-                await tx.set_state(job_id, "queued", last_error=error, lease_until=None,
-                                   not_before=tx.now + retry_in)
+                tx.set_state(job_id, "queued", last_error=error, lease_until=None, not_before=tx.now + retry_in)
+
+        await self.write(go)
 
     async def requeue_stale(self) -> int:
         """Leases that expired belong to a worker that died mid-job: its outcome is unknown."""
-        async with self.transaction() as tx:
-            cur = await tx.conn.execute(
+        def go(tx: SyncTx) -> int:
+            return tx.execute(
                 "UPDATE jobs SET state = 'uncertain', lease_until = NULL, updated_at = ?,"
                 " last_error = 'worker stopped while sending' WHERE state = 'sending' AND lease_until < ?",
                 (tx.now, tx.now),
-            )
-            return cur.rowcount
+            ).rowcount
+
+        return await self.write(go)
 
     async def prune(self, older_than_days: float) -> int:
         """Forget finished orders (all jobs printed/cancelled) older than the retention window."""
-        async with self.transaction() as tx:
+        def go(tx: SyncTx) -> int:
             cutoff = tx.now - older_than_days * 86400
-            await tx.conn.execute(
+            tx.execute(
                 "DELETE FROM jobs WHERE order_id IN (SELECT o.id FROM orders o WHERE o.updated_at < ?"
                 " AND NOT EXISTS (SELECT 1 FROM jobs j WHERE j.order_id = o.id"
                 " AND j.state NOT IN ('printed', 'cancelled')))",
                 (cutoff,),
             )
-            cur = await tx.conn.execute(
+            deleted = tx.execute(
                 "DELETE FROM orders WHERE updated_at < ? AND NOT EXISTS"
                 " (SELECT 1 FROM jobs j WHERE j.order_id = orders.id)",
                 (cutoff,),
-            )
-            await tx.conn.execute("DELETE FROM events WHERE received_at < ?", (cutoff,))
-            return cur.rowcount
+            ).rowcount
+            tx.execute("DELETE FROM events WHERE received_at < ?", (cutoff,))
+            return deleted
+
+        return await self.write(go)
 
     async def get_job(self, job_id: int) -> Job | None:
         row = await self.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
@@ -421,8 +543,7 @@ class Store:
 
     async def writable(self) -> bool:
         try:
-            async with self.transaction() as tx:
-                await tx.set_sync("health_probe", str(tx.now))
+            await self.write(lambda tx: tx.set_sync("health_probe", str(tx.now)))
         except (sqlite3.Error, StoreError):
             return False
         return True
