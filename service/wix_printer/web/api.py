@@ -122,6 +122,7 @@ async def reprint_order(web: WebDep, order_id: OrderId,
     except operations.OperationError as e:
         return _refused(e)
     web.services.worker_wake()
+    web.changed()
     return Response(Created(created.job_ids), status_code=201)
 
 
@@ -130,6 +131,7 @@ async def reprint_order(web: WebDep, order_id: OrderId,
 async def print_test_page(web: WebDep) -> Created:
     created = await operations.test_print(web.services.store)
     web.services.worker_wake()
+    web.changed()
     return Created(created.job_ids)
 
 
@@ -140,6 +142,7 @@ async def retry_job(web: WebDep, job_id: JobId) -> Response[Created | ApiError]:
     except operations.OperationError as e:
         return _refused(e)
     web.services.worker_wake()
+    web.changed()
     return Response(Created(created.job_ids))
 
 
@@ -147,6 +150,7 @@ async def retry_job(web: WebDep, job_id: JobId) -> Response[Created | ApiError]:
 async def retry_failed_jobs(web: WebDep) -> Created:
     created = await operations.retry_all_failed(web.services.store)
     web.services.worker_wake()
+    web.changed()
     return Created(created.job_ids)
 
 
@@ -157,6 +161,7 @@ async def dismiss_job(web: WebDep, job_id: JobId) -> Response[Created | ApiError
         created = await operations.dismiss(web.services.store, int(job_id))
     except operations.OperationError as e:
         return _refused(e)
+    web.changed()
     return Response(Created(created.job_ids))
 
 

@@ -17,6 +17,7 @@ from litestar.enums import MediaType, RequestEncodingType
 from litestar.exceptions import NotFoundException
 from litestar.params import Body
 from litestar.response import Redirect, Response
+from markupsafe import Markup
 
 from .. import operations
 from ..printing.render import make_renderer
@@ -98,14 +99,16 @@ def _safe_next(target: str) -> str:
 @get("/", include_in_schema=False)
 async def show_status_page(request: AnyRequest, web: WebDep) -> Response[str]:
     lang = lang_for(request, web)
-    return render(web, request, "index.html", ov=await web.overview(lang), orders=await web.today(lang))
+    # Already escaped by the template that rendered it (autoescape); only the CSRF slot was filled.
+    live = Markup(await web.live_html(lang, csrf_of(request)))  # noqa: S704
+    return render(web, request, "index.html", live=live)
 
 
 @get("/ui/live", include_in_schema=False)
 async def show_live_fragment(request: AnyRequest, web: WebDep) -> Response[str]:
     """What the page's script swaps in every few seconds (same markup as the first render)."""
-    lang = lang_for(request, web)
-    return render(web, request, "_live.html", ov=await web.overview(lang), orders=await web.today(lang))
+    html = await web.live_html(lang_for(request, web), csrf_of(request))
+    return Response(html, media_type=MediaType.HTML, headers=NO_STORE)
 
 
 async def _payload_or_preview(web: WebDep, job_id: int) -> bytes:
@@ -155,6 +158,7 @@ async def _do(request: AnyRequest, web: WebDep, action: Any, ok: str, anchor: st
         flash(request, e.message, "error")
         return _back(anchor)
     web.services.worker_wake()
+    web.changed()
     flash(request, t[ok].format(n=len(created.job_ids)))
     return _back(anchor)
 

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import asyncio
+import secrets
 import time
 from datetime import datetime
 from typing import Any
@@ -23,6 +25,9 @@ TEMPLATES = __file__.rsplit("/", 1)[0] + "/templates"
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
 
 GREEN, YELLOW, RED = "green", "yellow", "red"
+LIVE_TTL = 1.0  # s; the page polls every 3 s, so nobody sees older than 4 s
+# Random per process, so no order text can contain it and receive a session's token.
+CSRF_SLOT = "csrf-" + secrets.token_hex(16)
 _PRINTER_COLOUR = {
     PrinterState.ONLINE: GREEN, PrinterState.PAPER_LOW: YELLOW, PrinterState.UNKNOWN: YELLOW,
 }
@@ -67,6 +72,28 @@ class Web:
                                  trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         # Static files are served with a version in their URL so tablets cache them for good.
         self.asset_version = str(int(time.time()))
+        # The rendered status block, per language, for LIVE_TTL: every tablet and phone polls
+        # it, and rendering a busy day costs ~15 ms of the one event loop. Stored with a
+        # placeholder where each session's CSRF token goes; an operator action drops it.
+        self._live: dict[str, tuple[float, str]] = {}
+        self._live_lock = asyncio.Lock()
+
+    async def live_html(self, lang: Lang, csrf: str) -> str:
+        hit = self._live.get(lang)
+        if hit is None or hit[0] <= time.monotonic():
+            async with self._live_lock:  # one render for a burst of pollers, not fifty
+                hit = self._live.get(lang)
+                if hit is None or hit[0] <= time.monotonic():
+                    html = self.jinja.get_template("_live.html").render(
+                        t=translator(lang), lang=lang, csrf=CSRF_SLOT,
+                        ov=await self.overview(lang), orders=await self.today(lang))
+                    hit = (time.monotonic() + LIVE_TTL, html)
+                    self._live[lang] = hit
+        return hit[1].replace(CSRF_SLOT, csrf)
+
+    def changed(self) -> None:
+        """After an operator action: the next page shows its effect at once."""
+        self._live.clear()
 
     # --- time -------------------------------------------------------------------------
     def local(self, ts: float) -> datetime:
