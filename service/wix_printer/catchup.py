@@ -11,10 +11,12 @@ import asyncio
 import contextlib
 import logging
 from datetime import UTC, datetime, timedelta
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from .services import Services
-from .wix.search import WixAuthError, WixError, WixSearchClient
+
+if TYPE_CHECKING:
+    from .wix.search import WixSearchClient
 
 log = logging.getLogger(__name__)
 
@@ -70,6 +72,8 @@ class Catchup:
         return seen
 
     async def run(self) -> None:
+        from .wix.search import WixAuthError, WixError
+
         while True:
             self._trigger.clear()
             try:
@@ -92,6 +96,9 @@ def start_catchup(services: Services) -> asyncio.Task[None] | None:
     cfg = services.config.wix
     if not (cfg.api_key and cfg.site_id) or cfg.poll_interval == 0:
         return None
+    # httpx and its TLS context cost ~10 MB: loaded only on boxes that poll Wix.
+    from .wix.search import WixSearchClient
+
     catchup = Catchup(services, WixSearchClient(cfg))
     services.catchup = catchup
     return asyncio.create_task(catchup.run(), name="wix-catchup")
