@@ -19,7 +19,11 @@ runtime = "runc"
 default_ulimits = ["nofile=20000:20000", "nproc=32768:32768"]
 CONF
 fi
-TAG=$(sha256sum "$0" | cut -c1-12)-$ARCH
+# The controller's test key is baked in (root, key-only), so boxes are reachable over SSH
+# the moment sshd is up, like a flashed image after first boot.
+KEY=$CACHE/ssh/id_ed25519
+[ -f "$KEY" ] || { mkdir -p "$CACHE/ssh"; ssh-keygen -q -t ed25519 -N '' -C wix-test -f "$KEY"; }
+TAG=$(cat "$0" "$KEY.pub" | sha256sum | cut -c1-12)-$ARCH
 IMAGE=localhost/wix-bookworm:$TAG
 if podman image exists "$IMAGE"; then echo "$IMAGE"; exit 0; fi
 
@@ -35,6 +39,7 @@ echo "building $IMAGE from $MIRROR (about 100 s)" >&2
 mmdebstrap --variant=apt --format=tar --architectures="$ARCH" --include="$PKGS" \
   --customize-hook='chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-logind.service >/dev/null 2>&1 || true' \
   --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \
+  --customize-hook="mkdir -m 700 -p \"\$1\"/root/.ssh && install -m 600 $KEY.pub \"\$1\"/root/.ssh/authorized_keys" \
   bookworm "$TAR.part" \
   "deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" "deb $SEC bookworm-security main" >&2
 mv "$TAR.part" "$TAR"

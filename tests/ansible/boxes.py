@@ -1,0 +1,157 @@
+"""Real test boxes for the Ansible tests: podman containers booted with systemd from the
+project's own bookworm rootfs (tests/ansible/rootfs.sh), reached over SSH, and the
+playbooks run against them exactly as against a fleet."""
+
+from __future__ import annotations
+
+import json
+import os
+import re
+import shutil
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[2]
+CACHE = Path(os.environ.get("WIX_ANSIBLE_CACHE", ROOT / "var" / "ansible"))
+VENV_BIN = ROOT / ".venv" / "bin"
+NETWORK = "wixtest"
+SUBNET = "10.89.77.0/24"
+HOSTS = {"wix-test-1": "10.89.77.11", "wix-test-2": "10.89.77.12", "wix-test-3": "10.89.77.13"}
+
+
+def env() -> dict[str, str]:
+    e = dict(os.environ)
+    e["CONTAINERS_CONF"] = str(CACHE / "containers.conf")
+    e["PATH"] = f"{VENV_BIN}:{e.get('PATH', '')}"
+    e["ANSIBLE_CONFIG"] = str(ROOT / "ansible.cfg")
+    e["ANSIBLE_FORCE_COLOR"] = "0"
+    e["ANSIBLE_NOCOLOR"] = "1"
+    e.pop("PYTHONPATH", None)
+    return e
+
+
+def missing_tools() -> str | None:
+    if os.geteuid() != 0:
+        return "needs root (podman with systemd containers, mmdebstrap)"
+    for tool in ("podman", "runc", "mmdebstrap"):
+        if shutil.which(tool) is None:
+            return f"{tool} not installed (./dev setup installs it as root)"
+    if not (VENV_BIN / "ansible-playbook").exists():
+        return "ansible not in .venv (the ops extra)"
+    return None
+
+
+def sh(*argv: str, check: bool = True, timeout: float = 600, **kw: object) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(list(argv), env=env(), text=True, capture_output=True, check=check, timeout=timeout, **kw)  # type: ignore[call-overload]
+
+
+def image() -> str:
+    out = sh(str(ROOT / "tests" / "ansible" / "rootfs.sh"), timeout=900).stdout.strip().splitlines()
+    return out[-1]
+
+
+def ensure_network() -> None:
+    if sh("podman", "network", "exists", NETWORK, check=False).returncode != 0:
+        sh("podman", "network", "create", "--subnet", SUBNET, NETWORK)
+
+
+@dataclass
+class Box:
+    name: str
+    ip: str
+
+    def exec(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
+        return sh("podman", "exec", self.name, *argv, check=check, timeout=timeout)
+
+    def py(self, code: str, python: str = "/usr/bin/python3") -> str:
+        return self.exec(python, "-c", code).stdout
+
+    def get_json(self, path: str, port: int = 8080) -> dict:
+        code = (f"import urllib.request,sys;sys.stdout.write(urllib.request.urlopen("
+                f"'http://127.0.0.1:{port}{path}',timeout=5).read().decode())")
+        return json.loads(self.py(code))
+
+    def http_status(self, path: str, port: int = 8080) -> int:
+        code = (f"import urllib.request,urllib.error\ntry:\n print(urllib.request.urlopen("
+                f"'http://127.0.0.1:{port}{path}',timeout=5).status)\nexcept urllib.error.HTTPError as e:\n print(e.code)\n"
+                f"except OSError:\n print(0)")
+        return int(self.py(code).strip())
+
+    def post(self, url: str) -> None:
+        self.py(f"import urllib.request;urllib.request.urlopen(urllib.request.Request('{url}',method='POST',data=b''),timeout=5)")
+
+    def sql(self, query: str, db: str = "/var/lib/wix-printer/queue.db") -> str:
+        return self.exec("sqlite3", db, query).stdout.strip()
+
+    def current_release(self) -> str:
+        return os.path.basename(self.exec("readlink", "/opt/wix-printer/current").stdout.strip())
+
+
+def start(img: str, name: str, ip: str) -> Box:
+    sh("podman", "rm", "-f", "-t", "0", name, check=False)
+    sh("podman", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", ip,
+       "--privileged", "--pull=never", "--systemd=always", img, "/sbin/init")
+    box = Box(name, ip)
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:
+        try:
+            with socket.create_connection((ip, 22), timeout=1) as s:
+                if s.recv(4).startswith(b"SSH"):
+                    return box
+        except OSError:
+            time.sleep(0.3)
+    raise TimeoutError(f"{name}: sshd not up within 60 s")
+
+
+def stop(name: str) -> None:
+    sh("podman", "rm", "-f", "-t", "0", name, check=False)
+
+
+def playbook(name: str, *args: str, limit: str | None = None, extra: dict | None = None,
+             timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], float]:
+    argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "test" / "hosts.yml"),
+            str(ROOT / "playbooks" / name), *args]
+    if limit:
+        argv += ["-l", limit]
+    if extra:
+        argv += ["-e", json.dumps(extra)]
+    t0 = time.monotonic()
+    res = subprocess.run(argv, env=env(), text=True, capture_output=True, timeout=timeout, cwd=ROOT)
+    return res, time.monotonic() - t0
+
+
+def recap(res: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:
+    out: dict[str, dict[str, int]] = {}
+    for m in re.finditer(r"^(\S+)\s+:\s+(ok=.*)$", res.stdout, re.M):
+        out[m.group(1)] = {k: int(v) for k, v in re.findall(r"(\w+)=(\d+)", m.group(2))}
+    return out
+
+
+def project_variant(dest: Path, version: str, *, migration: bool = False, broken: bool = False) -> Path:
+    """A copy of this project as release `version`: optionally with one more expand-only
+    migration, optionally with a `serve` that exits at once (fails any health gate)."""
+    dest.mkdir(parents=True, exist_ok=True)
+    for f in ("pyproject.toml", "README.md", "requirements.lock"):
+        shutil.copy2(ROOT / f, dest / f)
+    for d in ("service", "appliance"):
+        shutil.copytree(ROOT / d, dest / d, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
+    pp = dest / "pyproject.toml"
+    pp.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pp.read_text()))
+    if migration:
+        schema = dest / "service" / "wix_printer" / "store" / "schema.py"
+        schema.write_text(schema.read_text() + (
+            "\n\n# test release: one more expand-only step\n"
+            "MIGRATIONS = (*MIGRATIONS, Migration(MIGRATIONS[-1].version + 1, 'deploy probe',"
+            " 'CREATE TABLE deploy_probe (x INTEGER)', 'DROP TABLE deploy_probe'))\n"
+            "LATEST = MIGRATIONS[-1].version\n"))
+    if broken:
+        cli = dest / "service" / "wix_printer" / "cli.py"
+        cli.write_text(cli.read_text().replace(
+            "from __future__ import annotations\n",
+            "from __future__ import annotations\n\nimport sys as _sys\n\n"
+            "if 'serve' in _sys.argv:  # test release: the service never comes up\n"
+            "    raise SystemExit('broken release for the rollback test')\n", 1))
+    return dest
