@@ -70,18 +70,19 @@ class Box:
         return self.exec(python, "-c", code).stdout
 
     def get_json(self, path: str, port: int = 8080) -> dict:
-        code = (f"import urllib.request,sys;sys.stdout.write(urllib.request.urlopen("
-                f"'http://127.0.0.1:{port}{path}',timeout=5).read().decode())")
+        url = f"http://127.0.0.1:{port}{path}"
+        code = f"import urllib.request,sys;sys.stdout.write(urllib.request.urlopen('{url}',timeout=5).read().decode())"
         return json.loads(self.py(code))
 
     def http_status(self, path: str, port: int = 8080) -> int:
-        code = (f"import urllib.request,urllib.error\ntry:\n print(urllib.request.urlopen("
-                f"'http://127.0.0.1:{port}{path}',timeout=5).status)\nexcept urllib.error.HTTPError as e:\n print(e.code)\n"
-                f"except OSError:\n print(0)")
+        url = f"http://127.0.0.1:{port}{path}"
+        code = (f"import urllib.request,urllib.error\ntry:\n print(urllib.request.urlopen('{url}',timeout=5).status)\n"
+                "except urllib.error.HTTPError as e:\n print(e.code)\nexcept OSError:\n print(0)")
         return int(self.py(code).strip())
 
     def post(self, url: str) -> None:
-        self.py(f"import urllib.request;urllib.request.urlopen(urllib.request.Request('{url}',method='POST',data=b''),timeout=5)")
+        req = f"urllib.request.Request('{url}',method='POST',data=b'')"
+        self.py(f"import urllib.request;urllib.request.urlopen({req},timeout=5)")
 
     def sql(self, query: str, db: str = "/var/lib/wix-printer/queue.db") -> str:
         return self.exec("sqlite3", db, query).stdout.strip()

@@ -39,7 +39,7 @@ def wait(cond, timeout: float = 60, what: str = "condition") -> None:  # type: i
         try:
             if cond():
                 return
-        except Exception:  # noqa: BLE001 - the service may be restarting
+        except Exception:
             pass
         time.sleep(0.5)
     raise AssertionError(f"timed out waiting for {what}")
@@ -113,7 +113,8 @@ def test_deploy_next_release_with_queued_orders(fleet: list[Box], releases: dict
     box.exec("systemd-run", "--unit=healthpoll", "--collect", "/usr/bin/python3", "-c", POLLER)
     box.post("http://127.0.0.1:9101/reset")  # the printer comes back as the deploy starts
 
-    res, secs = boxes.playbook("deploy.yml", limit="wix-test-1", extra={"wheelhouse_project_dir": str(releases["next"]), **WIX})
+    res, secs = boxes.playbook("deploy.yml", limit="wix-test-1",
+                               extra={"wheelhouse_project_dir": str(releases["next"]), **WIX})
     ok(res)
     box.exec("systemctl", "stop", "healthpoll")
     gap = downtime(box)
