@@ -15,7 +15,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
-from tests.ansible import boxes  # noqa: E402
+from tests.ansible import boxes
 
 
 def main() -> int:
