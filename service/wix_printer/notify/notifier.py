@@ -400,12 +400,21 @@ class Notifier:
                 except Exception as e:  # a broken round must not end notifications for good
                     self.last_error = f"{type(e).__name__}: {e}"
                     log.exception("notify: round failed")
+                # aiosmtplib awaits replies through asyncio.wait_for, which on Python 3.11 can
+                # swallow a cancel that lands together with the reply; honour it here so
+                # the service still stops.
+                me = asyncio.current_task()
+                if me is not None and me.cancelling():
+                    raise asyncio.CancelledError
                 delay = self.tick_interval
                 due = await outbox.next_due(self.store)
                 if due is not None:
                     delay = min(delay, max(0.05, due - self.clock()))
+                # asyncio.timeout, not wait_for: on 3.11 wait_for can swallow a cancel that
+                # arrives together with a wake-up, and shutdown would then hang.
                 with contextlib.suppress(TimeoutError):
-                    await asyncio.wait_for(self._wake.wait(), delay)
+                    async with asyncio.timeout(delay):
+                        await self._wake.wait()
         finally:
             with contextlib.suppress(Exception):
                 async with self.store.transaction() as tx:

@@ -7,6 +7,7 @@ import datetime as dt
 import email
 import email.policy
 import ipaddress
+import logging
 import socket
 import ssl
 import threading
@@ -21,6 +22,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
+
+# aiosmtpd logs a deprecation notice of its own internals on every AUTH.
+logging.getLogger("mail.log").setLevel(logging.ERROR)
 
 USER = "drucker@example.org"
 PASSWORD = "s3cret-Pässword"
