@@ -15,14 +15,17 @@ from litestar.logging import LoggingConfig
 from litestar.openapi import OpenAPIConfig
 
 from . import __version__
+from .api.recovery import ROUTES as recovery_routes
 from .api.status import get_health, get_status
 from .api.webhooks import receive_wix_webhook
 from .config import Config
 from .intake import Intake
 from .printing.render import diff_for_intake, interruption_slip, make_renderer, reprint_banner
 from .printing.worker import PrinterMonitor, PrintWorker
+from .recovery import RecoveryController, stale_check
 from .services import Services
 from .store import Store
+from .supervise import supervise
 from .wix.jwt import JwtVerifier, load_public_key
 
 log = logging.getLogger(__name__)
@@ -38,9 +41,13 @@ def build_services(config: Config, clock: Callable[[], float] = time.time) -> Se
     worker = PrintWorker(
         store, config.printer, config.store, make_renderer(config, clock),
         monitor=monitor, reprint_banner=reprint_banner(config), interruption_slip=interruption_slip(config),
-        clock=clock,
+        clock=clock, recovery=config.recovery, stale_check=stale_check(config),
     )
-    return Services(config, store, intake, verifier, worker, monitor, clock)
+    services = Services(config, store, intake, verifier, worker, monitor, clock)
+    services.recovery = RecoveryController(store, worker, monitor, config, clock=clock,
+                                           on_failed=services.recovery_failed)
+    monitor.listeners.append(services.recovery.on_printer_state)
+    return services
 
 
 def _alive(task: asyncio.Task[Any]) -> Callable[[], bool]:
@@ -70,13 +77,28 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         catchup_task = start_catchup(services)
         if catchup_task is not None:
             tasks["wix catch-up"] = catchup_task
+        if config.mail.enabled:
+            from .notify import Notifier
+
+            notifier = Notifier(services.store, config.mail, config.restaurant.name, clock,
+                                timezone=config.restaurant.timezone)
+            notifier.attach_printer_monitor(services.printer_monitor)
+            if services.catchup is not None:
+                notifier.attach_catchup(services.catchup)
+            services.notifier = notifier
+            tasks["notifier"] = asyncio.create_task(notifier.run(), name="notifier")
+        tasks["supervisor"] = asyncio.create_task(supervise(services), name="supervisor")
         for name, task in tasks.items():
             services.task_alive[name] = _alive(task)
+        if services.recovery is not None:
+            await services.recovery.resume_after_restart()
         if on_ready:
             on_ready()
         try:
             yield
         finally:
+            if services.recovery is not None:
+                await services.recovery.stop()
             if services.worker is not None:
                 await services.worker.stop()
             for task in tasks.values():
@@ -87,7 +109,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             await services.store.close()
 
     return Litestar(
-        route_handlers=[receive_wix_webhook, get_health, get_status],
+        route_handlers=[receive_wix_webhook, get_health, get_status, *recovery_routes],
         dependencies={"services": Provide(lambda: services, use_cache=True, sync_to_thread=False)},
         lifespan=[lifespan],
         openapi_config=OpenAPIConfig(title="wix-printer", version=__version__, path="/schema"),

@@ -74,20 +74,32 @@ class Catchup:
     async def run(self) -> None:
         from .wix.search import WixAuthError, WixError
 
+        failing = False
         while True:
             self._trigger.clear()
             try:
                 self.last_found = await self.sync_once()
                 self.last_error = None
+                if failing:
+                    # The search that just succeeded was the catch-up; now drain.
+                    log.info("Wix reachable again; catch-up found %d orders", self.last_found)
+                    self.services.wix_back()
+                failing = False
             except WixAuthError as e:
                 self.last_error = f"Wix refused the API key: {e}"
                 log.error("catch-up: %s", self.last_error)
+                failing = True
             except WixError as e:
                 self.last_error = str(e)
                 log.warning("catch-up failed: %s", e)
+                failing = True
             self.last_run_at = self.services.clock()
             self.runs += 1
             interval = self.cfg.poll_interval or 3600.0
+            if failing:
+                # While Wix is away, look again soon (the client already backed off inside
+                # its retries), so the catch-up runs shortly after the line is back.
+                interval = min(interval, 15.0)
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._trigger.wait(), interval)
 
@@ -99,6 +111,6 @@ def start_catchup(services: Services) -> asyncio.Task[None] | None:
     # httpx and its TLS context cost ~10 MB: loaded only on boxes that poll Wix.
     from .wix.search import WixSearchClient
 
-    catchup = Catchup(services, WixSearchClient(cfg))
+    catchup = Catchup(services, WixSearchClient(cfg, max_attempts=max(1, cfg.request_attempts)))
     services.catchup = catchup
     return asyncio.create_task(catchup.run(), name="wix-catchup")

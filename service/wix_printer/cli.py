@@ -139,7 +139,10 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             problems.append(f"{args.file}: key `wix.public_key`: {e}")
     from .receipts import validate_layout
 
+    from .notify import validate_templates
+
     problems += [f"{args.file}: {p}" for p in validate_layout(cfg)]
+    problems += [f"{args.file}: {p}" for p in validate_templates(cfg)]
     for p in problems:
         print(p, file=sys.stderr)
     if problems:
@@ -327,6 +330,13 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     c.set_defaults(func=cmd_config_check)
     c = csub.add_parser("example", help="print a commented example config")
     c.set_defaults(func=cmd_config_example)
+
+    p = sub.add_parser("setup-mail", help="set up e-mail alerts for the owner (interactive or by flags)")
+    if command == "setup-mail":
+        from .notify import setup as mail_setup
+
+        mail_setup.configure_parser(p)  # defines its own --config
+        p.set_defaults(func=mail_setup.run)
 
     p = sub.add_parser("migrate", help="apply (or revert) schema migrations, after a backup")
     _add_config(p)

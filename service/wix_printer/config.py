@@ -53,6 +53,8 @@ class WixConfig(Section, frozen=True):
     app_id_filter: list[str] = msgspec.field(default_factory=list)
     jwt_leeway: float = 60.0
     request_timeout: float = 10.0
+    # Attempts per search call (429/5xx/network) before the catch-up reports Wix unreachable.
+    request_attempts: int = 6
 
 
 class PrinterConfig(Section, frozen=True):
@@ -138,6 +140,25 @@ class ReceiptsConfig(Section, frozen=True):
     money_locale: str = ""
 
 
+class RecoveryConfig(Section, frozen=True):
+    # Orders wanted (or placed, without a wanted time) longer ago than this are held for
+    # a human instead of printed by themselves: yesterday's backlog must not bury the
+    # kitchen after the printer comes back.
+    stale_after_minutes: float = 180.0
+    # Hold orders Wix already reports as fulfilled, too (they were handled some other way).
+    hold_fulfilled: bool = True
+    # Drain speed after an outage; 0 = as fast as the printer goes.
+    tickets_per_minute: float = 0.0
+    batch_size: int = 10
+    batch_pause_seconds: float = 0.0
+    # A printer away for less than this is a blip, not an outage: no recovery run.
+    min_outage_seconds: float = 5.0
+    # Validation is retried this many times (with backoff) before the run fails.
+    max_validation_attempts: int = 8
+    # A job whose outcome stayed unknown this many times is dead-lettered, not reprinted again.
+    max_print_attempts: int = 5
+
+
 class ApiConfig(Section, frozen=True):
     # Hash of the status-page password ("scrypt$..." or "pbkdf2_sha256$...", made by
     # `python -m wix_printer.web.passwd`); empty = the one set on the first visit of the
@@ -169,6 +190,7 @@ class Config(Section, frozen=True):
     mail: MailConfig = msgspec.field(default_factory=MailConfig)
     restaurant: RestaurantConfig = msgspec.field(default_factory=RestaurantConfig)
     receipts: ReceiptsConfig = msgspec.field(default_factory=ReceiptsConfig)
+    recovery: RecoveryConfig = msgspec.field(default_factory=RecoveryConfig)
     api: ApiConfig = msgspec.field(default_factory=ApiConfig)
     demo: DemoConfig = msgspec.field(default_factory=DemoConfig)
     secrets_file: str = ""
@@ -295,6 +317,10 @@ def validate(cfg: Config, source: str) -> None:
             raise ConfigError(f"{source}: key `receipts.copies.{kind}`: must be 0..5, got {n}")
     if cfg.printer.kind == "file" and not cfg.printer.path:
         raise ConfigError(f"{source}: key `printer.path`: required when printer.kind = \"file\"")
+    rc = cfg.recovery
+    if rc.stale_after_minutes <= 0 or rc.tickets_per_minute < 0 or rc.batch_size < 1 or rc.max_print_attempts < 1:
+        raise ConfigError(f"{source}: key `recovery`: stale_after_minutes > 0, tickets_per_minute >= 0,"
+                          " batch_size >= 1 and max_print_attempts >= 1 are required")
     if cfg.wix.poll_interval < 0:
         raise ConfigError(f"{source}: key `wix.poll_interval`: must be >= 0 (0 disables polling)")
     if cfg.mail.enabled and not (cfg.mail.host and cfg.mail.sender and cfg.mail.recipients):

@@ -11,6 +11,7 @@ from __future__ import annotations
 import json
 import logging
 from collections.abc import Callable, Sequence
+from datetime import datetime
 from typing import Any, Literal
 
 import msgspec
@@ -23,7 +24,9 @@ log = logging.getLogger(__name__)
 
 RENDERED_STATES = ("sending", "printed", "uncertain")
 ORDER_KINDS = ("kitchen", "driver", "customer")
-Outcome = Literal["stored", "queued", "updated", "changed", "cancelled", "stale", "duplicate", "ignored", "filtered"]
+Outcome = Literal[
+    "stored", "queued", "held", "updated", "changed", "cancelled", "stale", "duplicate", "ignored", "filtered"
+]
 DiffFn = Callable[[Order, Order], list[str]]
 
 
@@ -40,6 +43,35 @@ def _wanted_at(order: Order) -> str | None:
     if lg.delivery_time_slot and lg.delivery_time_slot.from_:
         return lg.delivery_time_slot.from_
     return lg.delivery_time
+
+
+def _epoch(iso: str | None) -> float | None:
+    if not iso:
+        return None
+    try:
+        return datetime.fromisoformat(iso.replace("Z", "+00:00")).timestamp()
+    except ValueError:
+        return None
+
+
+def due_time(order: Order) -> float | None:
+    """When the food is wanted (or, without a time slot, when it was ordered), as epoch."""
+    return _epoch(_wanted_at(order)) or _epoch(order.created_date)
+
+
+def stale_reason(order: Order, now: float, config: Config) -> str | None:
+    """Why this order must not print by itself any more, or None.
+
+    After an outage a box may learn of orders hours late; printing yesterday's dinner
+    rush into today's kitchen helps nobody, so a human decides (status page).
+    """
+    rc = config.recovery
+    if rc.hold_fulfilled and order.fulfillment_status == "FULFILLED":
+        return "already fulfilled in Wix"
+    due = due_time(order)
+    if due is not None and now - due > rc.stale_after_minutes * 60:
+        return f"wanted {int((now - due) // 60)} min ago (older than {rc.stale_after_minutes:g} min)"
+    return None
 
 
 def matches_app_filter(order: Order, app_ids: Sequence[str]) -> bool:
@@ -121,8 +153,12 @@ class Intake:
                             order.id, order.number, self.config.wix.app_id_filter)
         elif order.status == "APPROVED":
             if not any(j.kind in ORDER_KINDS for j in jobs):
-                to_put = [{"kind": kind, "copy": copy} for kind, copy in self.kinds_for(order)]
-                outcome = "queued"
+                # A live webhook prints whatever its dates say; an order the catch-up
+                # search had to find was missed during an outage and may be stale.
+                why = stale_reason(order, tx.now, self.config) if source == "search" else None
+                held = {"state": "held", "detail": json.dumps({"held": why})} if why else {}
+                to_put = [{"kind": kind, "copy": copy, **held} for kind, copy in self.kinds_for(order)]
+                outcome = "held" if why else "queued"
             elif old is not None and old.printed_raw and any(
                 j.kind in ORDER_KINDS and j.state in RENDERED_STATES for j in jobs
             ):
@@ -165,7 +201,8 @@ class Intake:
         )
         tx.upsert_order(row)
         created = 0
+        due = due_time(order)
         for spec in to_put:
-            if tx.put(order.id, revision=revision, received_at=received_at, **spec):
+            if tx.put(order.id, revision=revision, received_at=received_at, due_at=due, **spec):
                 created += 1
         return IngestResult(outcome, order.id, created)

@@ -42,8 +42,12 @@ async def reprint(store: Store, order_id: str, kinds: Sequence[str] | None, bann
         if order.status == "CANCELED":
             raise OperationError(409, f"order {order.number or order_id} is cancelled")
         jobs = tx.jobs_for_order(order_id)
-        wanted = list(kinds) if kinds else sorted({j.kind for j in jobs if j.kind in REPRINTABLE},
-                                                   key=REPRINTABLE.index)
+        had = {j.kind for j in jobs if j.kind in REPRINTABLE}
+        missing = [k for k in kinds or () if k not in had]
+        if missing:
+            # A copy of a receipt that never existed (a driver slip of a pickup) is not a copy.
+            raise OperationError(409, f"order {order.number or order_id} has no {missing[0]} receipt to reprint")
+        wanted = list(kinds) if kinds else sorted(had, key=REPRINTABLE.index)
         if not wanted:
             raise OperationError(409, f"order {order.number or order_id} has no receipts to reprint")
         ids = []
@@ -97,9 +101,10 @@ async def retry_all_failed(store: Store) -> Created:
     return await store.write(lambda tx: Created(tx.requeue_failed()))
 
 
-async def dismiss(store: Store, job_id: int, why: str = "dismissed by operator") -> Created:
+async def dismiss(store: Store, job_id: int, why: str = "dismissed by operator",
+                  states: tuple[str, ...] = ("queued", "held", "failed")) -> Created:
     def go(tx: SyncTx) -> Created:
-        _job_in(tx, job_id, ("queued", "held", "failed"), "dismissed")
+        _job_in(tx, job_id, states, "dismissed")
         tx.set_state(job_id, "cancelled", last_error=why)
         return Created([job_id])
 

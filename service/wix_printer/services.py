@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import time
 from collections.abc import Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+from litestar.di import NamedDependency
 
 from .config import Config
 from .intake import Intake
 from .printing.worker import PrinterMonitor, PrintWorker
 from .store import Store
 from .wix.jwt import JwtVerifier
+
+if TYPE_CHECKING:
+    from .notify import Notifier
+    from .recovery import RecoveryController
 
 
 class Services:
@@ -34,10 +40,21 @@ class Services:
         self.started_at = clock()
         self.last_webhook_at: float | None = None
         self.catchup: Any = None  # the Catchup poller, when Wix API access is configured
+        self.recovery: RecoveryController | None = None
+        self.notifier: Notifier | None = None
         self.task_alive: dict[str, Callable[[], bool]] = {}
 
     def webhook_seen(self, at: float) -> None:
         self.last_webhook_at = at
+
+    def wix_back(self) -> None:
+        """Connectivity to Wix returned (the catch-up that noticed has already run)."""
+        if self.recovery is not None:
+            self.recovery.trigger("wix_back")
+
+    async def recovery_failed(self, run_id: int, why: str) -> None:
+        if self.notifier is not None:
+            await self.notifier.raise_incident("recovery_failed", {"run_id": run_id, "reason": why})
 
     def worker_wake(self) -> None:
         if self.worker is not None:
@@ -57,3 +74,7 @@ class Services:
             if not alive():
                 problems.append(f"{name} is not running")
         return problems
+
+
+# Handlers name it `services`; marked explicitly, as Litestar 3 drops inferred dependencies.
+ServicesDep = NamedDependency[Services]

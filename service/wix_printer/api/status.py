@@ -8,18 +8,18 @@ from litestar import get
 from litestar.response import Response
 
 from .. import __version__
-from ..services import Services
+from ..services import ServicesDep
 
 
 @get("/health", summary="200 when the store is writable and the workers are alive, else 503")
-async def get_health(services: Services) -> Response[dict[str, Any]]:
+async def get_health(services: ServicesDep) -> Response[dict[str, Any]]:
     problems = await services.health_problems()
     body = {"ok": not problems, "problems": problems, "version": __version__}
     return Response(body, status_code=200 if not problems else 503)
 
 
 @get("/status", summary="Queue, printer and Wix state as JSON")
-async def get_status(services: Services) -> dict[str, Any]:
+async def get_status(services: ServicesDep) -> dict[str, Any]:
     now = services.clock()
     counts = await services.store.counts()
     oldest = counts.pop("oldest_queued_at")

@@ -9,7 +9,7 @@ import msgspec
 from litestar import Request, post
 from litestar.response import Response
 
-from ..services import Services
+from ..services import ServicesDep
 from ..wix.events import ORDER_EVENT_PREFIX, parse_event
 from ..wix.jwt import TokenError
 
@@ -35,7 +35,7 @@ def _reject(reason: str, detail: str) -> Response[WebhookAnswer]:
 
 
 @post("/webhooks/wix", status_code=200, summary="Receive a signed Wix order webhook")
-async def receive_wix_webhook(request: Request[Any, Any, Any], services: Services) -> Response[WebhookAnswer]:
+async def receive_wix_webhook(request: Request[Any, Any, Any], services: ServicesDep) -> Response[WebhookAnswer]:
     """The body is Wix's compact JWS (RS256). 200 only after the event is committed."""
     received_at = services.clock()
     body = await request.body()

@@ -35,6 +35,7 @@ class PrinterState(enum.StrEnum):
     OFFLINE = "offline"
     ERROR = "error"
     UNREACHABLE = "unreachable"
+    NOT_CONFIGURED = "not_configured"
     UNKNOWN = "unknown"
 
 

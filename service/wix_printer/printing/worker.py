@@ -12,12 +12,13 @@ import asyncio
 import contextlib
 import json
 import logging
+import os
 import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from ..config import PrinterConfig, StoreConfig
+from ..config import PrinterConfig, RecoveryConfig, StoreConfig
 from ..store import Job, OrderRow, Store, SyncTx
 from .connection import Connection, PrinterGone, open_network
 from .status import PrinterState, Status, process_id_command
@@ -83,6 +84,8 @@ class PrintWorker:
         interruption_slip: bytes = b"",
         clock: Callable[[], float] = time.time,
         on_printed: Callable[[Job], Awaitable[None]] | None = None,
+        recovery: RecoveryConfig | None = None,
+        stale_check: Callable[[Job, OrderRow], str | None] | None = None,
     ) -> None:
         self.store = store
         self.cfg = printer
@@ -99,8 +102,16 @@ class PrintWorker:
         # answer may arrive on a session we already gave up on.
         self._confirmed: set[str] = set()
         self._pid_seq = random.SystemRandom().randrange(len(PID_ALPHABET) ** 4)
+        self.recovery = recovery or RecoveryConfig()
+        self.stale_check = stale_check
+        # Set by the recovery controller while a backlog drains, so the kitchen gets the
+        # tickets at a pace it can take.
+        self.limiter: DrainLimiter | None = None
         self.alive_at = clock()
         self._stopping = False
+        # Fault injection for the watchdog test only: the loop stops making progress.
+        self._hang_after = float(os.environ.get("WIX_PRINTER_TEST_HANG_WORKER_AFTER", "0") or 0)
+        self._started = clock()
 
     def wake(self) -> None:
         self._wake.set()
@@ -118,7 +129,14 @@ class PrintWorker:
         backoff = 0.1
         while not self._stopping:
             self.alive_at = self.clock()
+            if self._hang_after and self.clock() - self._started > self._hang_after:
+                log.error("fault injection: print worker hangs now")
+                await asyncio.Event().wait()
             try:
+                if self.cfg.kind == "none":
+                    self.monitor.set(PrinterState.NOT_CONFIGURED)
+                    await self._idle(5.0)
+                    continue
                 if self.cfg.kind == "file":
                     await self._run_file_once()
                     continue
@@ -132,18 +150,23 @@ class PrintWorker:
                 backoff = 0.1
                 if await self._resolve_uncertain(conn):
                     continue
+                if self.limiter is not None and await self.store.has_due_jobs():
+                    await self.limiter.acquire()
                 job = await self.store.claim(self.lease)
                 if job is None:
                     # Idle: look at the printer again in a second, or at once when woken.
                     await self._idle(1.0)
                     continue
+                if await self._held_back(job):
+                    continue
                 await self._print(conn, job)
             except PrinterGone as e:
                 self.monitor.set(PrinterState.UNREACHABLE, str(e))
                 await self._drop_connection()
-                # Probe at least once a second while the printer is away, never in a tight loop.
+                # Probe twice a second while the printer is away (a refused connect costs
+                # nothing), so the first ticket starts within a second of it coming back.
                 await asyncio.sleep(backoff)
-                backoff = min(backoff * 2, 1.0)
+                backoff = min(backoff * 2, 0.5)
             except asyncio.CancelledError:
                 raise
             except Exception:  # a bug must not stop the printer for the rest of the day
@@ -178,6 +201,24 @@ class PrintWorker:
         return encode_pid(self._pid_seq)
 
     # --- one job ------------------------------------------------------------------------
+    async def _held_back(self, job: Job) -> bool:
+        """Dead-letter a job that keeps failing; hold one that waited out an outage and is stale."""
+        if job.attempts > self.recovery.max_print_attempts:
+            why = f"gave up after {job.attempts - 1} attempts: {job.last_error or 'unknown error'}"
+            log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, why)
+            await self.store.fail(job.id, why, retry_in=None)
+            return True
+        waited = self.clock() - (job.received_at or job.created_at)
+        if self.stale_check is None or job.kind not in ORDER_KINDS or waited < self.recovery.stale_after_minutes * 60:
+            return False
+        order = await self.store.get_order(job.order_id)
+        reason = self.stale_check(job, order) if order is not None else None
+        if reason is None:
+            return False
+        log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, reason)
+        await self.store.write(lambda tx: tx.hold(job.id, reason))
+        return True
+
     async def _prepare(self, job: Job) -> tuple[bytes, str] | None:
         """Render and persist the exact bytes and process id before anything is sent."""
         order = await self.store.get_order(job.order_id)
@@ -221,6 +262,7 @@ class PrintWorker:
             return await self._confirm_by_status(conn, job)
         ok_since = asyncio.get_running_loop().time()
         while True:
+            self.alive_at = self.clock()
             if await conn.wait_process_id(pid, 1.0):
                 return True
             st = await conn.status(self.cfg.status_timeout)
@@ -236,6 +278,7 @@ class PrintWorker:
     async def _confirm_by_status(self, conn: Connection, job: Job) -> bool:
         """For printers without GS ( H: GS r answers once the job is processed, then DLE EOT."""
         while True:
+            self.alive_at = self.clock()
             try:
                 await conn.paper_status(self.cfg.confirm_timeout)
                 break
@@ -317,9 +360,37 @@ class PrintWorker:
 
 
 def _append(path: Path, data: bytes) -> None:
-    import os
-
     with path.open("ab") as f:
         f.write(data)
         f.flush()
-        os.fsync(f.fileno())
+        if path.is_file():
+            # A regular file must be on disk before the job counts as printed; a device
+            # node (/dev/usb/lp0, /dev/null) cannot be fsynced and needs not be.
+            os.fsync(f.fileno())
+
+
+class DrainLimiter:
+    """Paces a backlog: at most `per_minute` tickets a minute (0: no cap), and a pause
+    after every `batch_size` tickets so the pass does not fill up in one go."""
+
+    def __init__(self, per_minute: float, batch_size: int, batch_pause: float,
+                 clock: Callable[[], float] = time.monotonic) -> None:
+        self.interval = 60.0 / per_minute if per_minute > 0 else 0.0
+        self.batch_size = batch_size
+        self.batch_pause = batch_pause
+        self.clock = clock
+        self.count = 0
+        self._next = 0.0
+
+    @property
+    def active(self) -> bool:
+        return self.interval > 0 or self.batch_pause > 0
+
+    async def acquire(self) -> None:
+        if self.count and self.batch_pause > 0 and self.count % self.batch_size == 0:
+            await asyncio.sleep(self.batch_pause)
+        now = self.clock()
+        if self.interval and self._next > now:
+            await asyncio.sleep(self._next - now)
+        self._next = max(now, self._next) + self.interval
+        self.count += 1

@@ -72,8 +72,23 @@ class Job(msgspec.Struct, frozen=True):
     printed_at: float | None
     received_at: float | None
     sent_at: float | None
+    due_at: float | None
 
 
+class RecoveryRun(msgspec.Struct, frozen=True):
+    id: int
+    trigger: str
+    phase: str
+    state: str
+    attempts: int
+    started_at: float
+    updated_at: float
+    finished_at: float | None
+    last_error: str | None
+    report: str
+
+
+_RUN_COLS = ", ".join(RecoveryRun.__struct_fields__)
 _ORDER_COLS = ", ".join(OrderRow.__struct_fields__)
 _JOB_COLS = ", ".join(Job.__struct_fields__)
 
@@ -143,13 +158,15 @@ class SyncTx:
         banner: str | None = None,
         detail: str | None = None,
         received_at: float | None = None,
+        due_at: float | None = None,
     ) -> int | None:
         """Queue one receipt; None when that (order, kind, revision, copy) already exists."""
+        received = received_at if received_at is not None else self.now
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO jobs (order_id, kind, revision, copy, state, priority, banner, detail,"
-            " created_at, updated_at, received_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, received_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (order_id, kind, revision, copy, state, PRIORITY.get(kind, 5), banner, detail,
-             self.now, self.now, received_at if received_at is not None else self.now),
+             self.now, self.now, received, due_at if due_at is not None else received),
         )
         return cur.lastrowid if cur.rowcount == 1 else None
 
@@ -195,10 +212,39 @@ class SyncTx:
         row = self._one(
             f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
             f" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?"
-            f" ORDER BY priority, id LIMIT 1) RETURNING {_JOB_COLS}",
+            f" ORDER BY priority, due_at, id LIMIT 1) RETURNING {_JOB_COLS}",
             (self.now + lease_seconds, self.now, self.now),
         )
         return _job(row) if row else None
+
+    def hold(self, job_id: int, why: str) -> None:
+        """Kept back for a human (stale after an outage): listed, never printed by itself."""
+        self.set_state(job_id, "held", last_error=why, lease_until=None)
+
+    def count_by_state(self) -> dict[str, int]:
+        return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
+
+    # --- recovery runs ------------------------------------------------------------------
+    def insert_run(self, trigger: str) -> int:
+        cur = self.conn.execute(
+            "INSERT INTO recovery_runs (trigger, phase, state, started_at, updated_at)"
+            " VALUES (?, 'validation', 'running', ?, ?)", (trigger, self.now, self.now))
+        return int(cur.lastrowid or 0)
+
+    def update_run(self, run_id: int, *, phase: str | None = None, state: str | None = None,
+                   attempts: int | None = None, last_error: str | None = None, report: str | None = None,
+                   finished: bool = False) -> None:
+        self.conn.execute(
+            "UPDATE recovery_runs SET phase = COALESCE(?, phase), state = COALESCE(?, state),"
+            " attempts = COALESCE(?, attempts), last_error = COALESCE(?, last_error), report = COALESCE(?, report),"
+            " updated_at = ?, finished_at = CASE WHEN ? THEN ? ELSE finished_at END WHERE id = ?",
+            (phase, state, attempts, last_error, report, self.now, finished, self.now, run_id))
+
+    def interrupt_running_runs(self) -> list[int]:
+        cur = self.conn.execute(
+            "UPDATE recovery_runs SET state = 'interrupted', updated_at = ?, finished_at = ?"
+            " WHERE state = 'running' RETURNING id", (self.now, self.now))
+        return [int(r[0]) for r in cur.fetchall()]
 
     # --- sync state ---------------------------------------------------------------------
     def set_sync(self, key: str, value: str) -> None:
@@ -516,6 +562,27 @@ class Store:
             (since or 0, limit, offset),
         )
         return [_order(r) for r in rows]
+
+    async def recovery_runs(self, *, limit: int = 20, offset: int = 0) -> list[RecoveryRun]:
+        rows = await self.fetchall(f"SELECT {_RUN_COLS} FROM recovery_runs ORDER BY id DESC LIMIT ? OFFSET ?",
+                                   (limit, offset))
+        return [RecoveryRun(*r) for r in rows]
+
+    async def recovery_run(self, run_id: int) -> RecoveryRun | None:
+        row = await self.fetchone(f"SELECT {_RUN_COLS} FROM recovery_runs WHERE id = ?", (run_id,))
+        return RecoveryRun(*row) if row else None
+
+    async def drain_progress(self, since: float) -> dict[str, tuple[int, float | None]]:
+        """Per state: jobs touched since `since` or still pending, and the first print time."""
+        rows = await self.fetchall(
+            "SELECT state, COUNT(*), MIN(printed_at) FROM jobs WHERE updated_at >= ? OR state IN"
+            " ('queued', 'sending', 'uncertain') GROUP BY state", (since,))
+        return {str(r[0]): (int(r[1]), r[2]) for r in rows}
+
+    async def has_due_jobs(self) -> bool:
+        row = await self.fetchone("SELECT EXISTS (SELECT 1 FROM jobs WHERE state = 'queued' AND not_before <= ?)",
+                                  (self.clock(),))
+        return bool(row[0])
 
     async def get_sync(self, key: str) -> str | None:
         row = await self.fetchone("SELECT value FROM sync_state WHERE key = ?", (key,))

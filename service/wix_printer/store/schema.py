@@ -129,4 +129,35 @@ MIGRATIONS: tuple[Migration, ...] = (
     ),
 )
 
+MIGRATIONS += (
+    Migration(
+        4,
+        "recovery runs and job due times",
+        # due_at orders a backlog by when the food is wanted (nearest first); recovery_runs
+        # persists each recovery's state machine so a restart resumes instead of redoing.
+        """
+        ALTER TABLE jobs ADD COLUMN due_at REAL;
+        CREATE INDEX jobs_drain ON jobs(state, priority, due_at, id);
+        CREATE TABLE recovery_runs (
+            id          INTEGER PRIMARY KEY,
+            trigger     TEXT NOT NULL,               -- startup | printer_back | wix_back | operator
+            phase       TEXT NOT NULL,               -- validation | processing | completion
+            state       TEXT NOT NULL,               -- running | completed | failed | interrupted
+            attempts    INTEGER NOT NULL DEFAULT 0,
+            started_at  REAL NOT NULL,
+            updated_at  REAL NOT NULL,
+            finished_at REAL,
+            last_error  TEXT,
+            report      TEXT NOT NULL DEFAULT '{}'   -- JSON: pending, printed, held, failed, timings
+        );
+        CREATE INDEX recovery_runs_state ON recovery_runs(state, id);
+        """,
+        """
+        DROP TABLE recovery_runs;
+        DROP INDEX jobs_drain;
+        ALTER TABLE jobs DROP COLUMN due_at;
+        """,
+    ),
+)
+
 LATEST = MIGRATIONS[-1].version
