@@ -137,9 +137,8 @@ def cmd_config_check(args: argparse.Namespace) -> int:
             load_public_key(cfg.wix.public_key)
         except ValueError as e:
             problems.append(f"{args.file}: key `wix.public_key`: {e}")
-    from .receipts import validate_layout
-
     from .notify import validate_templates
+    from .receipts import validate_layout
 
     problems += [f"{args.file}: {p}" for p in validate_layout(cfg)]
     problems += [f"{args.file}: {p}" for p in validate_templates(cfg)]

@@ -156,7 +156,7 @@ class Intake:
                 # A live webhook prints whatever its dates say; an order the catch-up
                 # search had to find was missed during an outage and may be stale.
                 why = stale_reason(order, tx.now, self.config) if source == "search" else None
-                held = {"state": "held", "detail": json.dumps({"held": why})} if why else {}
+                held = {"state": "held", "last_error": why} if why else {}
                 to_put = [{"kind": kind, "copy": copy, **held} for kind, copy in self.kinds_for(order)]
                 outcome = "held" if why else "queued"
             elif old is not None and old.printed_raw and any(

@@ -159,14 +159,15 @@ class SyncTx:
         detail: str | None = None,
         received_at: float | None = None,
         due_at: float | None = None,
+        last_error: str | None = None,
     ) -> int | None:
         """Queue one receipt; None when that (order, kind, revision, copy) already exists."""
         received = received_at if received_at is not None else self.now
         cur = self.conn.execute(
             "INSERT OR IGNORE INTO jobs (order_id, kind, revision, copy, state, priority, banner, detail,"
-            " created_at, updated_at, received_at, due_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+            " created_at, updated_at, received_at, due_at, last_error) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (order_id, kind, revision, copy, state, PRIORITY.get(kind, 5), banner, detail,
-             self.now, self.now, received, due_at if due_at is not None else received),
+             self.now, self.now, received, due_at if due_at is not None else received, last_error),
         )
         return cur.lastrowid if cur.rowcount == 1 else None
 
