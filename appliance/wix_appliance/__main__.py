@@ -1,13 +1,13 @@
-"""python -m wix_appliance {healthcheck,perfmon,alert,releases,schema,backups} ..."""
+"""python -m wix_appliance {healthcheck,perfmon,alert,releases,schema,backups,firstboot} ..."""
 
 from __future__ import annotations
 
 import sys
 
-from . import alert, backups, healthcheck, perfmon, releases, schema
+from . import alert, backups, firstboot, healthcheck, perfmon, releases, schema
 
 COMMANDS = {"healthcheck": healthcheck.main, "perfmon": perfmon.main, "alert": alert.main, "releases": releases.main,
-            "schema": schema.main, "backups": backups.main}
+            "schema": schema.main, "backups": backups.main, "firstboot": firstboot.main}
 
 
 def main(argv: list[str] | None = None) -> int:
