@@ -63,6 +63,11 @@ class PrinterConfig(Section, frozen=True):
     port: int = 9100
     usb_vendor: int = 0x04B8  # Epson
     usb_product: int = 0x0E28
+    usb_in_ep: int = 0x82
+    usb_out_ep: int = 0x01
+    # python-escpos writes to USB without a timeout by default; a stuck printer must not
+    # stall the worker for ever.
+    usb_write_timeout: float = 10.0
     path: str = ""
     # "process_id": wait for GS ( H to come back (the job has been printed);
     # "status": for printers that never answer it, check DLE EOT after the job.

@@ -11,6 +11,7 @@ import asyncio
 import contextlib
 import logging
 from collections.abc import Callable
+from typing import Protocol
 
 from .status import (
     ASB_ENABLE,
@@ -31,13 +32,25 @@ class PrinterGone(Exception):
     """The link dropped or the printer stopped answering."""
 
 
+class ByteWriter(Protocol):
+    """What a Connection needs to send: an asyncio StreamWriter, or the USB writer."""
+
+    def write(self, data: bytes) -> None: ...
+
+    async def drain(self) -> None: ...
+
+    def close(self) -> None: ...
+
+    async def wait_closed(self) -> None: ...
+
+
 class Connection:
     """A connected session. Create with `open_network`; close when done."""
 
     def __init__(
         self,
         reader: asyncio.StreamReader,
-        writer: asyncio.StreamWriter,
+        writer: ByteWriter,
         on_status: Callable[[Status], None] | None = None,
     ) -> None:
         self._reader = reader

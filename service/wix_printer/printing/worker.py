@@ -22,6 +22,7 @@ from ..config import PrinterConfig, RecoveryConfig, StoreConfig
 from ..store import Job, OrderRow, Store, SyncTx
 from .connection import Connection, PrinterGone, open_network
 from .status import PrinterState, Status, process_id_command
+from .usb import EscposUsbDevice, UsbDevice, open_usb
 
 log = logging.getLogger(__name__)
 
@@ -86,6 +87,7 @@ class PrintWorker:
         on_printed: Callable[[Job], Awaitable[None]] | None = None,
         recovery: RecoveryConfig | None = None,
         stale_check: Callable[[Job, OrderRow], str | None] | None = None,
+        usb_device: Callable[[], UsbDevice] | None = None,
     ) -> None:
         self.store = store
         self.cfg = printer
@@ -104,6 +106,7 @@ class PrintWorker:
         self._pid_seq = random.SystemRandom().randrange(len(PID_ALPHABET) ** 4)
         self.recovery = recovery or RecoveryConfig()
         self.stale_check = stale_check
+        self.usb_device = usb_device or (lambda: EscposUsbDevice(printer))
         # Set by the recovery controller while a backlog drains, so the kitchen gets the
         # tickets at a pace it can take.
         self.limiter: DrainLimiter | None = None
@@ -183,7 +186,10 @@ class PrintWorker:
         if self._conn is not None and not self._conn.closed.is_set():
             return self._conn
         await self._drop_connection()
-        conn = await open_network(self.cfg.host, self.cfg.port, self.cfg.connect_timeout, self.monitor.from_status)
+        if self.cfg.kind == "usb":
+            conn = await open_usb(self.usb_device, self.cfg.usb_write_timeout, self.monitor.from_status)
+        else:
+            conn = await open_network(self.cfg.host, self.cfg.port, self.cfg.connect_timeout, self.monitor.from_status)
         conn.process_ids = self._confirmed
         await conn.drain_input()
         await conn.enable_asb()
