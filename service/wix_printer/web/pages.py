@@ -25,7 +25,7 @@ from ..receipts import BANNER_COPY
 from ..receipts.i18n import lang_of
 from . import preview, queries
 from .access import client_key, new_csrf_token
-from .auth import MAX_PASSWORD, MIN_PASSWORD
+from .auth import MAX_PASSWORD, MIN_PASSWORD, state_dir
 from .i18n import Lang, pick, translator
 from .state import WebDep
 
@@ -281,7 +281,18 @@ def setup_checks(web: WebDep, lang: Lang) -> list[Check]:
     de = lang == "de"
     files = "/etc/wix-printer/config.toml / secrets.toml"
     mon = web.services.printer_monitor
+    # First boot (wix_appliance.firstboot) leaves this file while wix-printer.toml on the
+    # boot partition has errors; it names every wrong line and key.
+    boot_error = state_dir(cfg) / "boot-config-error.txt"
+    boot_problems = [line.strip()[2:] for line in boot_error.read_text(errors="replace").splitlines()
+                     if line.strip().startswith("* ")] if boot_error.is_file() else []
     checks = [
+        Check("Boot-Datei wix-printer.toml" if de else "Boot file wix-printer.toml", False, False,
+              "; ".join(boot_problems),
+              "Die genannten Zeilen in wix-printer.toml auf der Boot-Partition korrigieren, Box neu starten." if de
+              else "Fix the lines named in wix-printer.toml on the boot partition, then restart the box.")
+    ] if boot_problems else []
+    checks += [
         Check("Admin-Passwort" if de else "Admin password", web.auth.is_set, False,
               {"config": "[api] admin_password_hash", "file": str(web.auth.password_file)}.get(web.auth.source, ""),
               "Beim ersten Aufruf dieser Seite festlegen." if de else "Set it on the first visit of this page."),
