@@ -652,8 +652,13 @@ def report_errors(paths: Paths, problems: list[str]) -> None:
         write_file(paths.boot / ERROR_FILE, text.replace("\n", "\r\n"), 0o644)
     except OSError as e:
         print(f"could not write {paths.boot / ERROR_FILE}: {e}", file=sys.stderr)
+    ids = _ids(paths.root, "wixprint", "wixprint")
+    if not paths.service_state.is_dir() and ids is not None:
+        # A new box: the service's StateDirectory= does not exist before its first start.
+        paths.service_state.mkdir(mode=0o750, parents=True)
+        if os.geteuid() == 0:
+            os.chown(paths.service_state, *ids)
     if paths.service_state.is_dir():
-        ids = _ids(paths.root, "wixprint", "wixprint")
         write_file(paths.service_state / "boot-config-error.txt", text, 0o640, ids)
     issue = paths.at("etc/issue.d/wix-printer.issue")
     if issue.parent.is_dir():
