@@ -337,11 +337,12 @@ class InstantPrinter:
     def __init__(self) -> None:
         self.jobs: list[tuple[float, bytes]] = []
         self.on_job: Callable[[float, bytes], None] | None = None
+        self.first_data_at: float | None = None
         self._server: asyncio.Server | None = None
         self.connections = 0
 
-    async def start(self) -> InstantPrinter:
-        self._server = await asyncio.start_server(self._session, HOST, 0)
+    async def start(self, port: int = 0) -> InstantPrinter:
+        self._server = await asyncio.start_server(self._session, HOST, port)
         return self
 
     @property
@@ -369,6 +370,8 @@ class InstantPrinter:
                 t = time.perf_counter()
                 if not data:
                     break
+                if self.first_data_at is None and not data.startswith((b"\x10\x04", b"\x1da")):
+                    self.first_data_at = t
                 out = bytearray()
                 for ev in stream.feed(data):
                     if isinstance(ev, p.RealtimeStatus):

@@ -26,6 +26,16 @@ def sample(name: str = "delivery-berlin") -> dict[str, Any]:
     return data
 
 
+def kind_of(text: str) -> str:
+    """Which receipt a printed text is: the customer receipt has the total, the driver
+    slip the navigation QR, the kitchen ticket neither."""
+    if "GESAMT" in text:
+        return "customer"
+    if "[QR:" in text or "Navigation" in text:
+        return "driver"
+    return "kitchen"
+
+
 def free_port() -> int:
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))

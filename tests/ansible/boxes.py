@@ -4,6 +4,7 @@ playbooks run against them exactly as against a fleet."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -20,6 +21,10 @@ VENV_BIN = ROOT / ".venv" / "bin"
 NETWORK = "wixtest"
 SUBNET = "10.89.77.0/24"
 HOSTS = {"wix-test-1": "10.89.77.11", "wix-test-2": "10.89.77.12", "wix-test-3": "10.89.77.13"}
+# The releases the tests deploy: N (this checkout), N+1 (one more expand-only migration),
+# N+2 broken (migrates, then its service never comes up).
+VARIANTS = {"n": ("1.0.0", {}), "next": ("1.1.0", {"migration": True}),
+            "broken": ("1.2.0", {"migration": True, "broken": True})}
 
 
 def env() -> dict[str, str]:
@@ -62,6 +67,7 @@ def ensure_network() -> None:
 class Box:
     name: str
     ip: str
+    converge_seconds: float = 0.0
 
     def exec(self, *argv: str, check: bool = True, timeout: float = 120) -> subprocess.CompletedProcess[str]:
         return sh("podman", "exec", self.name, *argv, check=check, timeout=timeout)
@@ -107,21 +113,80 @@ def start(img: str, name: str, ip: str) -> Box:
     raise TimeoutError(f"{name}: sshd not up within 60 s")
 
 
+def snapshot(box: Box, tag: str) -> str:
+    """Commit a converged box as an image, so further boxes boot already converged."""
+    img = f"localhost/wix-converged:{tag}"
+    sh("podman", "commit", "--quiet", box.name, img)
+    return img
+
+
 def stop(name: str) -> None:
     sh("podman", "rm", "-f", "-t", "0", name, check=False)
 
 
 def playbook(name: str, *args: str, limit: str | None = None, extra: dict | None = None,
+             release: Releases | None = None, version: str | None = None,
              timeout: float = 900) -> tuple[subprocess.CompletedProcess[str], float]:
+    """Run a playbook against the test inventory. With `release` and `version`, the
+    controller build is skipped (`--skip-tags wheelhouse`) and the archive built once per
+    session is deployed."""
     argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(ROOT / "inventory" / "test" / "hosts.yml"),
             str(ROOT / "playbooks" / name), *args]
     if limit:
         argv += ["-l", limit]
+    if release is not None and version is not None:
+        argv += ["--skip-tags", "wheelhouse", "-e", json.dumps(
+            {"printer_service_version": version, "printer_service_wheelhouse_dir": str(release.dir)})]
     if extra:
         argv += ["-e", json.dumps(extra)]
     t0 = time.monotonic()
     res = subprocess.run(argv, env=env(), text=True, capture_output=True, timeout=timeout, cwd=ROOT)
     return res, time.monotonic() - t0
+
+
+@dataclass
+class Releases:
+    """Release archives for the test variants: <dir>/<arch>/wix-printer-<version>.tar."""
+
+    dir: Path
+    versions: dict[str, str]
+    build_seconds: float
+
+
+def _sources_hash() -> str:
+    h = hashlib.sha256()
+    files = [ROOT / f for f in ("pyproject.toml", "README.md", "requirements.lock", "tests/ansible/boxes.py")]
+    for d in ("service", "appliance", "roles/wheelhouse"):
+        files += sorted(p for p in (ROOT / d).rglob("*")
+                        if p.is_file() and "__pycache__" not in p.parts and ".egg-info" not in str(p))
+    for f in files:
+        h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes() + b"\0")
+    return h.hexdigest()[:16]
+
+
+def build_releases(work: Path) -> Releases:
+    """Build the three variants' archives once, with the wheelhouse role on the controller
+    (playbooks/wheelhouse.yml), cached under var/ansible/releases/<hash of the sources>."""
+    t0 = time.monotonic()
+    key = _sources_hash()
+    base = CACHE / "releases"
+    dest = base / key
+    arch = os.uname().machine
+    for old in base.glob("*") if base.exists() else []:
+        if old.name not in (key, "deps"):
+            shutil.rmtree(old, ignore_errors=True)
+    inv = work / "controller.yml"
+    inv.write_text("printers:\n  hosts:\n    localhost:\n      ansible_connection: local\n")
+    for variant, (version, kw) in VARIANTS.items():
+        if (dest / arch / f"wix-printer-{version}.tar").exists():
+            continue
+        src = project_variant(work / variant, version, **kw)
+        argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks" / "wheelhouse.yml"),
+                "-e", json.dumps({"wheelhouse_project_dir": str(src), "wheelhouse_dir": str(dest),
+                                  "wheelhouse_deps_dir": str(base / "deps")})]
+        res = subprocess.run(argv, env=env(), text=True, capture_output=True, timeout=900, cwd=ROOT)
+        assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
+    return Releases(dest, {k: v for k, (v, _) in VARIANTS.items()}, time.monotonic() - t0)
 
 
 def recap(res: subprocess.CompletedProcess[str]) -> dict[str, dict[str, int]]:

@@ -13,7 +13,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.helpers import Service, sample
+from tests.helpers import Service, kind_of, sample
 from wix_printer.devprinter import VirtualPrinter
 from wix_printer.fakewix.signing import WebhookSigner
 
@@ -61,8 +61,7 @@ async def test_kill9_during_drain(tmp_path: Path, signer: WebhookSigner) -> None
             continue  # the cut-off rest of an interrupted job
         numbers = set(re.findall(r"#(8\d{4})", job.text))
         assert len(numbers) == 1, job.text[:300]
-        kind = "customer" if "GESAMT" in job.text else "driver" if "Navigation" in job.text else "kitchen"
-        key = (numbers.pop(), kind)
+        key = (numbers.pop(), kind_of(job.text))
         seen[key] += 1
         unmarked[key] += "NACHDRUCK" not in job.text
     assert len(seen) == 3 * n_orders

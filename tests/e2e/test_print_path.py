@@ -17,7 +17,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Service, sample
+from tests.helpers import Service, kind_of, sample
 from wix_printer.devprinter import VirtualPrinter
 from wix_printer.fakewix.signing import WebhookSigner
 
@@ -26,13 +26,6 @@ WANT = ["10234", "Döner Teller", "ohne Zwiebeln", "Extra Feta", "Pizza Margheri
         "41,65", "€"]
 REPRINT = "NACHDRUCK"
 
-
-def kind_of(text: str) -> str:
-    if "GESAMT" in text:
-        return "customer"
-    if "[QR:" in text or "Navigation" in text:
-        return "driver"
-    return "kitchen"
 
 
 def order_numbers(text: str) -> set[str]:

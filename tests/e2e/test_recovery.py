@@ -13,7 +13,7 @@ from typing import Any
 
 import pytest
 
-from tests.helpers import Service, http, sample
+from tests.helpers import Service, http, kind_of, sample
 from wix_printer.devprinter import VirtualPrinter
 from wix_printer.fakewix import FakeWix
 from wix_printer.fakewix.signing import WebhookSigner
@@ -34,13 +34,6 @@ def order(i: int, wanted: datetime, created: datetime | None = None) -> dict[str
     slot["to"] = (wanted + timedelta(minutes=15)).isoformat().replace("+00:00", "Z")
     return o
 
-
-def kind_of(text: str) -> str:
-    if "GESAMT" in text:
-        return "customer"
-    if "Navigation" in text or "[QR:" in text:
-        return "driver"
-    return "kitchen"
 
 
 def number_of(text: str) -> str:

@@ -128,10 +128,14 @@ class PrintWorker:
 
     # --- main loop ----------------------------------------------------------------------
     async def run(self) -> None:
-        await self.store.requeue_stale()
+        await self.store.requeue_stale(all_sending=True)
         backoff = 0.1
+        next_lease_check = self.clock() + self.lease
         while not self._stopping:
             self.alive_at = self.clock()
+            if self.alive_at >= next_lease_check:
+                await self.store.requeue_stale()
+                next_lease_check = self.alive_at + self.lease / 4
             if self._hang_after and self.clock() - self._started > self._hang_after:
                 log.error("fault injection: print worker hangs now")
                 await asyncio.Event().wait()

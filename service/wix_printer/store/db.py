@@ -501,13 +501,17 @@ class Store:
 
         await self.write(go)
 
-    async def requeue_stale(self) -> int:
-        """Leases that expired belong to a worker that died mid-job: its outcome is unknown."""
+    async def requeue_stale(self, *, all_sending: bool = False) -> int:
+        """Leases that expired belong to a worker that died mid-job: its outcome is unknown.
+
+        `all_sending`: at start-up every job still `sending` was left by a previous process
+        (one worker owns a printer and its queue), so its lease need not run out first.
+        """
         def go(tx: SyncTx) -> int:
             return tx.execute(
                 "UPDATE jobs SET state = 'uncertain', lease_until = NULL, updated_at = ?,"
-                " last_error = 'worker stopped while sending' WHERE state = 'sending' AND lease_until < ?",
-                (tx.now, tx.now),
+                " last_error = 'worker stopped while sending' WHERE state = 'sending' AND (? OR lease_until < ?)",
+                (tx.now, all_sending, tx.now),
             ).rowcount
 
         return await self.write(go)
