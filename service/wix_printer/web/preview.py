@@ -9,13 +9,19 @@ worker would render it, and marked as such.
 from __future__ import annotations
 
 from collections import OrderedDict
+from typing import TYPE_CHECKING
 
-from ..devprinter import parser as escpos_parser
-from ..devprinter.model import JobBuilder, Receipt
-from ..devprinter.render import render_png
+if TYPE_CHECKING:
+    from ..devprinter.model import Receipt
+
+# The virtual printer's parser and Pillow renderer are imported on the first preview,
+# not at start-up: most boxes never show one, and they cost ~10 MB of RSS.
 
 
 def receipts_of(payload: bytes) -> list[Receipt]:
+    from ..devprinter import parser as escpos_parser
+    from ..devprinter.model import JobBuilder
+
     builder = JobBuilder()
     out: list[Receipt] = []
     for ev in escpos_parser.Parser().feed(payload):
@@ -31,6 +37,8 @@ def as_text(payload: bytes) -> str:
 
 def as_png(payload: bytes) -> bytes:
     """The first cut-off piece (a job is one receipt; an interruption slip would come first)."""
+    from ..devprinter.render import render_png
+
     receipts = [r for r in receipts_of(payload) if r.blocks]
     if not receipts:
         raise ValueError("no printable content in this job")
