@@ -38,7 +38,8 @@ class Catchup:
         self._trigger.set()
 
     def as_dict(self) -> dict[str, Any]:
-        return {"last_catchup_at": self.last_run_at, "last_catchup_found": self.last_found,
+        return {"intake": self.cfg.intake, "poll_interval": self.cfg.effective_poll_interval,
+                "last_catchup_at": self.last_run_at, "last_catchup_found": self.last_found,
                 "last_catchup_error": self.last_error, "link": self.client.state.to_dict()}
 
     async def _since(self, started: datetime) -> datetime:
@@ -95,7 +96,9 @@ class Catchup:
                 failing = True
             self.last_run_at = self.services.clock()
             self.runs += 1
-            interval = self.cfg.poll_interval or 3600.0
+            # In webhook mode nothing periodic: the next search comes from trigger()
+            # (an outage ending) or the next start.
+            interval = self.cfg.effective_poll_interval or 24 * 3600.0
             if failing:
                 # While Wix is away, look again soon (the client already backed off inside
                 # its retries), so the catch-up runs shortly after the line is back.

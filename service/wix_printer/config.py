@@ -40,18 +40,31 @@ class StoreConfig(Section, frozen=True):
     keep_days: int = 30
 
 
+POLL_DEFAULTS = {"poll": 5.0, "both": 300.0, "webhook": 0.0}
+
+
 class WixConfig(Section, frozen=True):
     public_key: str = ""
     api_key: str = ""
     site_id: str = ""
     instance_id: str = ""
     base_url: str = "https://www.wixapis.com"
-    poll_interval: float = 60.0
+    # poll: the box has no public URL; the catch-up search is the intake (every few seconds).
+    # webhook: Wix reaches the box (through the relay); search only at start-up and after
+    # an outage. both: webhooks, plus a slow search as the safety net.
+    intake: Literal["poll", "webhook", "both"] = "poll"
+    # Seconds between searches; unset: 5 (poll), 300 (both), none (webhook). 0 disables.
+    poll_interval: float | None = None
     # Search from last_sync minus this margin so late approvals and cancellations are caught.
     catchup_margin: float = 900.0
     # Only line items whose catalogReference.appId is in this list count; empty = all.
     app_id_filter: list[str] = msgspec.field(default_factory=list)
     jwt_leeway: float = 60.0
+
+    @property
+    def effective_poll_interval(self) -> float:
+        """0 means: no periodic search (start-up and after outages only)."""
+        return self.poll_interval if self.poll_interval is not None else POLL_DEFAULTS[self.intake]
     request_timeout: float = 10.0
     # Attempts per search call (429/5xx/network) before the catch-up reports Wix unreachable.
     request_attempts: int = 6
@@ -326,7 +339,9 @@ def validate(cfg: Config, source: str) -> None:
     if rc.stale_after_minutes <= 0 or rc.tickets_per_minute < 0 or rc.batch_size < 1 or rc.max_print_attempts < 1:
         raise ConfigError(f"{source}: key `recovery`: stale_after_minutes > 0, tickets_per_minute >= 0,"
                           " batch_size >= 1 and max_print_attempts >= 1 are required")
-    if cfg.wix.poll_interval < 0:
+    if cfg.wix.poll_interval is not None and cfg.wix.poll_interval < 0:
         raise ConfigError(f"{source}: key `wix.poll_interval`: must be >= 0 (0 disables polling)")
+    if cfg.wix.intake == "poll" and cfg.wix.poll_interval is not None and 0 < cfg.wix.poll_interval < 2:
+        raise ConfigError(f"{source}: key `wix.poll_interval`: at least 2 s in poll mode (Wix rate limits)")
     if cfg.mail.enabled and not (cfg.mail.host and cfg.mail.sender and cfg.mail.recipients):
         raise ConfigError(f"{source}: key `mail`: enabled but host, sender or recipients missing")

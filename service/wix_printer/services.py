@@ -61,7 +61,15 @@ class Services:
             self.worker.wake()
 
     def wix_status(self) -> dict[str, Any]:
-        out: dict[str, Any] = {"last_webhook_at": self.last_webhook_at, "polling": self.catchup is not None}
+        wix = self.config.wix
+        polls = self.catchup is not None and wix.effective_poll_interval > 0
+        out: dict[str, Any] = {
+            "intake": wix.intake if self.catchup is not None else "webhook",
+            "last_webhook_at": self.last_webhook_at,
+            "polling": polls,
+            # How long an order may take to reach the queue in the worst case.
+            "expected_latency_s": round(wix.effective_poll_interval + 1, 1) if polls else 1.0,
+        }
         if self.catchup is not None:
             out.update(self.catchup.as_dict())
         return out

@@ -36,7 +36,7 @@ async def test_catchup_finds_250_missed_orders_and_survives_429_and_500(
     orders = generate_orders(250, now - timedelta(minutes=8), seed=3, spread_seconds=1.0)
     async with FakeWix(signer=signer, orders=orders) as wix:
         svc = Service(tmp_path, signer=signer, wix=(
-            f'api_key = "test-key"\nsite_id = "site-1"\nbase_url = "{wix.base_url}"\npoll_interval = 1.0'))
+            f'api_key = "test-key"\nsite_id = "site-1"\nbase_url = "{wix.base_url}"\npoll_interval = 2.0'))
         await asyncio.to_thread(svc.start)
         try:
             want = {o["id"] for o in orders}
@@ -69,3 +69,34 @@ async def test_catchup_finds_250_missed_orders_and_survives_429_and_500(
 def _delivery(order: dict[str, Any]) -> bool:
     lg = (order.get("shippingInfo") or {}).get("logistics") or {}
     return bool(lg.get("shippingDestination"))
+
+
+async def test_poll_mode_prints_within_interval_plus_a_second(tmp_path: Path, signer: WebhookSigner) -> None:
+    """A box with no inbound route: the search is its intake."""
+    from wix_printer.devprinter import VirtualPrinter
+
+    async with FakeWix(signer=signer) as wix, VirtualPrinter(tmp_path / "paper", render_png=False) as vp:
+        svc = Service(tmp_path, signer=signer, printer=(
+            f'kind = "network"\nhost = "127.0.0.1"\nport = {vp.port}\n'), wix=(
+            f'intake = "poll"\napi_key = "test-key"\nsite_id = "site-1"\nbase_url = "{wix.base_url}"\n'
+            "poll_interval = 3.0"))
+        await asyncio.to_thread(svc.start)
+        try:
+            st = await asyncio.to_thread(svc.status)
+            assert st["wix"]["intake"] == "poll" and st["wix"]["expected_latency_s"] == 4.0
+            await asyncio.sleep(1.0)
+            latencies = []
+            for i in range(3):
+                o = generate_orders(1, datetime.now(UTC), seed=10 + i, pickup_share=0.0, canceled_share=0.0,
+                                    not_paid_share=0.0)[0]
+                o["id"] = f"poll-{i}"
+                o["number"] = str(90000 + i)
+                placed = asyncio.get_running_loop().time()
+                wix.add_order(o)
+                before = len(vp.jobs)
+                await vp.wait_for_jobs(before + 1, timeout=10)
+                latencies.append(asyncio.get_running_loop().time() - placed)
+                await vp.wait_for_jobs(before + 3, timeout=10)
+            assert max(latencies) < 3.0 + 1.0, latencies
+        finally:
+            await asyncio.to_thread(svc.stop)
