@@ -565,6 +565,8 @@ def main(argv: list[str] | None = None) -> int:
     b = Build(board=board, out=out, work=work, cache=args.cache.resolve(), sde=source_date_epoch(),
               update_lock=args.update_lock, lock_mode=args.lock_mode,
               reuse_bootstrap=args.reuse_bootstrap, logfile=logfile)
+    # Hashed now: a commit during the build must not make its image look current.
+    stamp = inputs_hash(board.name)
     log(f"building {board.name} (SOURCE_DATE_EPOCH={b.sde}, log: {logfile})")
     t0 = time.monotonic()
     with b.stage(1, "bootstrap", "mmdebstrap bookworm " + board.arch):
@@ -585,7 +587,7 @@ def main(argv: list[str] | None = None) -> int:
     total = time.monotonic() - t0
     times = {**b.timings, "total": round(total, 1)}
     (out / f"wix-printer-{board.name}.build-times.json").write_text(json.dumps(times, indent=2) + "\n")
-    (out / "inputs-hash").write_text(inputs_hash(board.name) + "\n")
+    (out / "inputs-hash").write_text(stamp + "\n")
     log(f"{xz.relative_to(ROOT) if xz.is_relative_to(ROOT) else xz}: {xz.stat().st_size / MiB:.0f} MiB "
         f"({img.stat().st_size / MiB:.0f} MiB raw) in {total:.0f} s: "
         + ", ".join(f"{k} {v:.0f} s" for k, v in b.timings.items()))
