@@ -34,11 +34,10 @@ import msgspec
 
 from ..config import MailConfig
 from ..printing.status import PrinterState
-from ..store import Store, Tx
-from . import outbox
+from ..store import Store, Tx, outbox
+from ..store.outbox import OutboxRow, Track
 from .hours import in_service, parse_hours
 from .kinds import ONE_SHOT, PRINTER_KINDS, PRINTER_STATE_KINDS, SEVERITY, Kind, kind_of
-from .outbox import OutboxRow, Track
 from .smtp import Connection, SmtpFailure, build_message
 from .templates import Phase, Renderer
 

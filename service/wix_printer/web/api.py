@@ -16,8 +16,8 @@ from litestar.params import Parameter, QueryParameter
 from litestar.response import Response
 
 from .. import operations
+from ..store import queries
 from ..store.db import JOB_STATES
-from . import queries
 from .pages import copy_banner
 from .state import WebDep
 

@@ -19,8 +19,8 @@ from prometheus_client.registry import Collector
 from .. import __version__
 from ..printing.status import PrinterState
 from ..services import Services
+from ..store import queries
 from ..store.db import JOB_STATES
-from . import queries
 
 CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds from the webhook's arrival to the printer's confirmation; the target is < 1 s.

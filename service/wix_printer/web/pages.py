@@ -23,7 +23,8 @@ from .. import operations
 from ..printing.render import make_renderer
 from ..receipts import BANNER_COPY
 from ..receipts.i18n import lang_of
-from . import preview, queries
+from ..store import queries
+from . import preview
 from .access import client_key, new_csrf_token
 from .auth import MAX_PASSWORD, MIN_PASSWORD, state_dir
 from .i18n import Lang, pick, translator

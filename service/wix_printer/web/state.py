@@ -15,7 +15,7 @@ from litestar.di import NamedDependency
 
 from ..printing.status import PrinterState
 from ..services import Services
-from . import queries
+from ..store import queries
 from .auth import Auth
 from .i18n import Lang, translator
 from .metrics import Metrics

@@ -13,7 +13,7 @@ import pytest
 
 from wix_printer.config import MailConfig
 from wix_printer.notify import Kind, Notifier
-from wix_printer.notify.outbox import list_rows
+from wix_printer.store.outbox import list_rows
 from wix_printer.printing.status import PrinterState
 from wix_printer.printing.worker import PrinterMonitor
 from wix_printer.store import Store

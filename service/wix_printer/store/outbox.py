@@ -1,7 +1,6 @@
 """The notifier's SQL: the `outbox` table (migration 2) and incident tracks in `sync_state`.
 
-Kept in one small module so it can move into store/ unchanged once that module is free
-to edit; nothing here needs a schema change. Incident tracks live in sync_state (one
+Nothing here needs a schema change of its own. Incident tracks live in sync_state (one
 JSON row per kind and key, prefix `notify:track:`) so an open incident, its repeat count
 and its throttle window survive a restart together with the mails queued for it.
 """
@@ -12,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from ..store import Store, Tx
+from .db import Store, Tx
 
 TRACK_PREFIX = "notify:track:"
 RUNNING_KEY = "notify:running"
@@ -110,7 +109,7 @@ async def claim_due(store: Store, now: float, lease: float, limit: int = 20) -> 
     """Take due mails; pushing next_attempt_at out first means a crash mid-send retries
     after the lease instead of in a tight loop, and counts as an attempt."""
     async with store.transaction() as tx, tx.conn.execute(
-        f"UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN"  # noqa: S608
+        f"UPDATE outbox SET attempts = attempts + 1, next_attempt_at = ? WHERE id IN"
         f" (SELECT id FROM outbox WHERE state = 'pending' AND next_attempt_at <= ? ORDER BY id LIMIT ?)"
         f" RETURNING {_COLS}",
         (now + lease, now, limit),
@@ -148,7 +147,7 @@ async def next_due(store: Store) -> float | None:
 async def list_rows(store: Store, *, state: str | None = None, limit: int = 100) -> list[OutboxRow]:
     where, args = ("WHERE state = ?", [state]) if state else ("", [])
     rows = await store.fetchall(
-        f"SELECT {_COLS} FROM outbox {where} ORDER BY id LIMIT ?",  # noqa: S608 - fixed columns
+        f"SELECT {_COLS} FROM outbox {where} ORDER BY id LIMIT ?",
         (*args, limit),
     )
     return [OutboxRow(*r) for r in rows]

@@ -1,7 +1,6 @@
-"""The page's and the API's read-only SQL.
+"""The status page's and the operator API's read-only SQL.
 
-Kept in one small module, like notify/outbox.py, so it can move into store/ unchanged
-once that module is free to edit. Only SELECTs; writes go through operations.py. The
+Only SELECTs; writes go through operations.py. The
 job queries leave out `payload` (the ESC/POS bytes, kilobytes per receipt): a page
 listing a busy day's tickets must not drag them all through the thread hop.
 """
@@ -12,7 +11,7 @@ from typing import Any
 
 import msgspec
 
-from ..store import Store
+from .db import Store
 
 
 class JobInfo(msgspec.Struct, frozen=True):
@@ -68,13 +67,13 @@ async def orders(store: Store, *, since: float | None = None, until: float | Non
         where.append("status = ?")
         args.append(status)
     rows = await store.fetchall(
-        f"SELECT {_ORDER_COLS} FROM orders WHERE {' AND '.join(where)}"  # noqa: S608 - fixed columns, bound values
+        f"SELECT {_ORDER_COLS} FROM orders WHERE {' AND '.join(where)}"
         " ORDER BY first_seen_at DESC, id LIMIT ? OFFSET ?", (*args, limit, offset))
     return [_order(r) for r in rows]
 
 
 async def order(store: Store, order_id: str) -> OrderInfo | None:
-    row = await store.fetchone(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))  # noqa: S608
+    row = await store.fetchone(f"SELECT {_ORDER_COLS} FROM orders WHERE id = ?", (order_id,))
     return _order(row) if row else None
 
 
@@ -88,13 +87,13 @@ async def jobs(store: Store, *, order_id: str | None = None, state: str | None =
             args.append(value)
     clause = f"WHERE {' AND '.join(where)}" if where else ""
     rows = await store.fetchall(
-        f"SELECT {_JOB_COLS} FROM jobs {clause} ORDER BY id DESC LIMIT ? OFFSET ?",  # noqa: S608 - fixed columns
+        f"SELECT {_JOB_COLS} FROM jobs {clause} ORDER BY id DESC LIMIT ? OFFSET ?",
         (*args, limit, offset))
     return [JobInfo(*r) for r in rows]
 
 
 async def job(store: Store, job_id: int) -> JobInfo | None:
-    row = await store.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))  # noqa: S608
+    row = await store.fetchone(f"SELECT {_JOB_COLS} FROM jobs WHERE id = ?", (job_id,))
     return JobInfo(*row) if row else None
 
 
@@ -104,7 +103,7 @@ async def jobs_of_orders(store: Store, order_ids: list[str]) -> dict[str, list[J
     for i in range(0, len(order_ids), 500):  # SQLite's variable limit
         chunk = order_ids[i:i + 500]
         marks = ", ".join("?" * len(chunk))
-        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE order_id IN ({marks}) ORDER BY id"  # noqa: S608 - only ?s
+        sql = f"SELECT {_JOB_COLS} FROM jobs WHERE order_id IN ({marks}) ORDER BY id"
         for r in await store.fetchall(sql, chunk):
             j = JobInfo(*r)
             out[j.order_id].append(j)
