@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import http.client
 import random
 import signal
 import sqlite3
@@ -41,7 +42,7 @@ def test_kill9_loses_no_acknowledged_order(tmp_path: Path, signer: WebhookSigner
             while not stop.is_set():
                 try:
                     code, _ = svc.post(token)
-                except (OSError, ValueError):
+                except (OSError, ValueError, http.client.HTTPException):
                     time.sleep(0.02)  # down or cut mid-answer: not acknowledged
                     continue
                 if code == 200:
