@@ -363,7 +363,10 @@ class Build:
         env.pop("PYTHONPATH", None)
         playbook = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks" / "image.yml"),
                     "-e", json.dumps({"image_board": self.board.name, "image_source_date_epoch": str(self.sde),
-                                      "wheelhouse_dir": str(self.cache / "wheelhouse")})]
+                                      "wheelhouse_dir": str(self.cache / "wheelhouse"),
+                                      # Both roles must name the same folder, or printer_service
+                                      # installs whatever older archive var/wheelhouse holds.
+                                      "printer_service_wheelhouse_dir": str(self.cache / "wheelhouse")})]
         # A private mount namespace: /proc, /sys and /dev inside the root vanish with it,
         # even if the build is killed.
         script = ('set -e; r="$1"; shift; mount --make-rprivate /; mount -t proc proc "$r/proc"; '
