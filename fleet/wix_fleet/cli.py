@@ -19,6 +19,7 @@ from typing import TYPE_CHECKING, Any
 
 from . import remote
 from .inventory import InventoryError, Target, default_inventory, load
+from .preflight import Knock
 from .report import Level, as_json, mark_version_drift, parse_probe, table, unreachable
 
 if TYPE_CHECKING:
@@ -74,13 +75,14 @@ def _targets(args: argparse.Namespace, limit: str | None = None) -> list[Target]
 
 def _run(args: argparse.Namespace, targets: Sequence[Target], command: Callable[[Target], str], what: str,
          budget: float, command_timeout: float | None = None) -> list[Result]:
+    knock = Knock(targets, args.connect_timeout)  # runs while pyinfra is imported
     _patch()
     from . import runner
 
     runner.quiet(args.debug)
     bar: Progress = Bar(what, enabled=args.progress == "always" or (args.progress == "auto" and sys.stderr.isatty()))
     return runner.run(targets, command, budget=budget, connect_timeout=args.connect_timeout,
-                      command_timeout=command_timeout, progress=bar)
+                      command_timeout=command_timeout, progress=bar, knock=knock)
 
 
 # --- status ------------------------------------------------------------------------------------

@@ -25,6 +25,7 @@ from pyinfra.api.inventory import Inventory
 from pyinfra.api.state import State
 
 from .inventory import Target
+from .preflight import Knock
 
 Progress = Callable[[int, int, str], None]
 
@@ -66,12 +67,21 @@ def _close(host: Host) -> None:
         client.close()
 
 
-def _run_one(host: Host, target: Target, command: str, budget: float, command_timeout: float) -> Result:
+def _run_one(host: Host, target: Target, command: str, budget: float, command_timeout: float,
+             knock: Knock | None) -> Result:
     t0 = time.monotonic()
     res = Result(target.name, reachable=False)
     timer = gevent.Timeout(budget)
     timer.start()
     try:
+        while knock is not None:
+            done, why = knock.poll(target.name)
+            if why:
+                res.error = why
+                return res
+            if done:
+                break
+            gevent.sleep(0.02)
         try:
             host.connect(show_errors=False, raise_exceptions=True)
         except ConnectError as e:
@@ -99,8 +109,9 @@ def _run_one(host: Host, target: Target, command: str, budget: float, command_ti
 
 def run(targets: Sequence[Target], command: Callable[[Target], str], *, budget: float = 3.0,
         connect_timeout: float = 2.0, command_timeout: float | None = None,
-        progress: Progress | None = None) -> list[Result]:
-    """Run `command(target)` on every target in parallel; results in the targets' order."""
+        progress: Progress | None = None, knock: Knock | None = None) -> list[Result]:
+    """Run `command(target)` on every target in parallel; results in the targets' order.
+    With `knock`, a box waits for its port knock and is only connected to if it answered."""
     results: dict[str, Result] = {}
     runnable = []
     for t in targets:
@@ -117,7 +128,8 @@ def run(targets: Sequence[Target], command: Callable[[Target], str], *, budget: 
         greenlets = {}
         for host in state.inventory:
             t = by_name[host.name]
-            greenlets[state.pool.spawn(_run_one, host, t, command(t), budget, command_timeout or budget)] = t
+            greenlets[state.pool.spawn(_run_one, host, t, command(t), budget, command_timeout or budget,
+                                      knock)] = t
         for g in gevent.iwait(list(greenlets)):
             t = greenlets[g]
             try:

@@ -2,12 +2,14 @@
 (tests/ansible/boxes.py, reused as is), under names and addresses of their own so both
 tiers can run side by side, listed in an inventory of their own (a copy of inventory/test).
 
-One box is converged with the real site.yml; the other two are clones of it (podman
-commit), which boot with the service already running, as a converged box does.
+One box is converged with the real site.yml and committed as an image (podman commit),
+cached until the releases, roles or playbooks change; all three boxes boot that image,
+with the service already running, as a converged box does.
 """
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import shutil
@@ -25,7 +27,6 @@ from tests.ansible.boxes import Box, Releases
 ROOT = boxes.ROOT
 # Beside the Ansible tier's 10.89.77.11-13 on the same podman network.
 FLEET_HOSTS = {"wix-fleet-1": "10.89.77.21", "wix-fleet-2": "10.89.77.22", "wix-fleet-3": "10.89.77.23"}
-SNAPSHOT_TAG = "fleet-tier"
 
 
 @dataclass
@@ -99,24 +100,44 @@ def fleet_releases(fleet_image: str, tmp_path_factory: pytest.TempPathFactory) -
     return boxes.build_releases(tmp_path_factory.mktemp("fleet-releases"))
 
 
+def converged_key(releases: Releases) -> str:
+    """What a converged box depends on: the release archives (keyed by the sources) and
+    everything the converge reads. Unchanged, the next run boots the cached snapshot."""
+    h = hashlib.sha256(releases.dir.name.encode())
+    for d in ("roles", "playbooks", "inventory/test/group_vars"):
+        for f in sorted((ROOT / d).rglob("*")):
+            if f.is_file():
+                h.update(str(f.relative_to(ROOT)).encode() + b"\0" + f.read_bytes())
+    h.update(Path(__file__).read_bytes())
+    return h.hexdigest()[:16]
+
+
 @pytest.fixture(scope="session")
 def fleet(fleet_image: str, fleet_releases: Releases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     inv = write_inventory(tmp_path_factory.mktemp("fleet-inventory"), FLEET_HOSTS)
     names = list(FLEET_HOSTS)
+    key = converged_key(fleet_releases)
+    img = f"localhost/wix-converged:fleet-{key}"
+    for line in boxes.sh("podman", "images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split():
+        if line.startswith("localhost/wix-converged:fleet-") and line != img:
+            boxes.sh("podman", "rmi", "-f", line, check=False)
     started: list[str] = []
-    img = None
+    secs = 0.0
     try:
-        first = boxes.start(fleet_image, names[0], FLEET_HOSTS[names[0]])
-        started.append(first.name)
-        res, secs = playbook(inv, "site.yml", first.name, fleet_releases)
-        assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
-        print(f"site.yml, one fresh box: {secs:.1f} s")
-        # The first daily backup, as the timer would take it: a fresh box is otherwise
-        # (rightly) flagged "no backup yet".
-        first.exec("systemctl", "start", "wix-printer-backup.service")
-        img = boxes.snapshot(first, SNAPSHOT_TAG)
-        all_boxes = {first.name: first}
-        for name in names[1:]:
+        if boxes.sh("podman", "image", "exists", img, check=False).returncode != 0:
+            first = boxes.start(fleet_image, names[0], FLEET_HOSTS[names[0]])
+            started.append(first.name)
+            res, secs = playbook(inv, "site.yml", first.name, fleet_releases)
+            assert res.returncode == 0, res.stdout[-6000:] + res.stderr[-3000:]
+            print(f"site.yml, one fresh box: {secs:.1f} s")
+            # The first daily backup, as the timer would take it: a fresh box is otherwise
+            # (rightly) flagged "no backup yet".
+            first.exec("systemctl", "start", "wix-printer-backup.service")
+            boxes.snapshot(first, f"fleet-{key}")
+            boxes.stop(first.name)
+        # All three boot the converged snapshot: the service comes up as on a converged box.
+        all_boxes = {}
+        for name in names:
             all_boxes[name] = boxes.start(img, name, FLEET_HOSTS[name])
             started.append(name)
         for b in all_boxes.values():
@@ -126,5 +147,3 @@ def fleet(fleet_image: str, fleet_releases: Releases, tmp_path_factory: pytest.T
         if not os.environ.get("WIX_KEEP_BOXES"):
             for name in started:
                 boxes.stop(name)
-            if img:
-                boxes.sh("podman", "rmi", "-f", img, check=False)
