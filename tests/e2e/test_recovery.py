@@ -167,11 +167,11 @@ async def test_recovery_endpoints_refuse_bad_input(tmp_path: Path, signer: Webho
         await asyncio.to_thread(svc.start)
         try:
             assert (await asyncio.to_thread(api, svc, "GET", "/api/v1/recovery"))[0] == 404
-            code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery", {"trigger": "moon"})
+            code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery/start", {"trigger": "moon"})
             assert code == 400 and "moon" in json.dumps(body)
-            code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery", {"unknown": 1})
+            code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery/start", {"trigger": 5})
             assert code == 400
-            code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery", {})
+            code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery/start", {})
             assert code == 202 and body["run_id"] >= 1
             code, run = await asyncio.to_thread(api, svc, "GET", "/api/v1/recovery")
             assert code == 200 and run["id"] == body["run_id"] and run["trigger"] == "operator"
@@ -193,7 +193,7 @@ async def test_recovery_endpoints_refuse_bad_input(tmp_path: Path, signer: Webho
             code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery/retry-failed", {})
             assert code == 200 and body["job_ids"] == []
             # Without the token: no access (the status page's default-deny).
-            code, _ = http("POST", f"{svc.url}/api/v1/recovery", b"{}", headers={"Content-Type": "application/json"})
+            code, _ = http("POST", f"{svc.url}/api/v1/recovery/start", b"{}", headers={"Content-Type": "application/json"})
             assert code in (401, 403)
         finally:
             await asyncio.to_thread(svc.stop)
