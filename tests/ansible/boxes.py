@@ -183,7 +183,8 @@ def build_releases(work: Path) -> Releases:
         src = project_variant(work / variant, version, **kw)
         argv = [str(VENV_BIN / "ansible-playbook"), "-i", str(inv), str(ROOT / "playbooks" / "wheelhouse.yml"),
                 "-e", json.dumps({"wheelhouse_project_dir": str(src), "wheelhouse_dir": str(dest),
-                                  "wheelhouse_deps_dir": str(base / "deps")})]
+                                  "wheelhouse_deps_dir": str(base / "deps"),
+                                  "wheelhouse_build_isolation": False})]
         res = subprocess.run(argv, env=env(), text=True, capture_output=True, timeout=900, cwd=ROOT)
         assert res.returncode == 0, res.stdout[-4000:] + res.stderr[-2000:]
     return Releases(dest, {k: v for k, (v, _) in VARIANTS.items()}, time.monotonic() - t0)

@@ -1,8 +1,9 @@
 """Fleet lifecycle against real systemd boxes over SSH, in order on one shared box:
-converge and metrics, idempotence, deploy N+1 with queued orders (no loss, downtime
+converge and metrics, deploy N+1 with queued orders (no loss, downtime
 measured), rollback.yml with a database restore, a backup -> wipe -> restore drill; then
 a broken release stopped at the canary of a three-box fleet. Times are printed (-s) for
-docs/operations.md and bench/BENCHMARKS.md."""
+docs/operations.md and bench/BENCHMARKS.md. Idempotence (a second converge changes
+nothing) is checked per role by the Molecule scenarios (test_molecule.py)."""
 
 from __future__ import annotations
 
@@ -91,14 +92,6 @@ def test_converge_and_metrics(box: Box, releases: Releases) -> None:
     assert "wix_printer_process_resident_bytes" in perf
 
 
-def test_second_converge_changes_nothing(box: Box, releases: Releases) -> None:
-    res, secs = boxes.playbook("site.yml", limit=box.name, release=releases, version=releases.versions["n"],
-                               extra=WIX)
-    ok(res)
-    print(f"site.yml again (idempotence): {secs:.1f} s")
-    assert boxes.recap(res)[box.name]["changed"] == 0, res.stdout[-4000:]
-
-
 def test_deploy_next_release_with_queued_orders(box: Box, releases: Releases) -> None:
     box.post("http://127.0.0.1:9101/fault/offline")  # printer offline: orders queue up
     start_fakewix(box, 12)
@@ -127,15 +120,16 @@ def test_deploy_next_release_with_queued_orders(box: Box, releases: Releases) ->
 
 
 def test_rollback_restores_the_database(box: Box, releases: Releases) -> None:
-    orders = box.sql("SELECT count(*) FROM orders")
+    order_ids = set(box.sql("SELECT id FROM orders").split())
     res, secs = boxes.playbook("rollback.yml", limit=box.name)
     ok(res)
     print(f"rollback.yml N+1 -> N (schema newer: database restored): {secs:.1f} s")
     assert box.get_json("/status")["version"] == releases.versions["n"]
     assert box.sql("PRAGMA user_version") == str(LATEST)
     assert box.http_status("/health") == 200
-    # the pre-migration backup was taken with every order already in: none lost
-    assert box.sql("SELECT count(*) FROM orders") == orders
+    # orders that arrived after the pre-migration backup come back through the catch-up
+    # search (the restored sync state is older)
+    wait(lambda: order_ids <= set(box.sql("SELECT id FROM orders").split()), 60, "every order back")
 
 
 def test_backup_wipe_restore_drill(box: Box, tmp_path: Path) -> None:

@@ -193,7 +193,8 @@ async def test_recovery_endpoints_refuse_bad_input(tmp_path: Path, signer: Webho
             code, body = await asyncio.to_thread(api, svc, "POST", "/api/v1/recovery/retry-failed", {})
             assert code == 200 and body["job_ids"] == []
             # Without the token: no access (the status page's default-deny).
-            code, _ = http("POST", f"{svc.url}/api/v1/recovery/start", b"{}", headers={"Content-Type": "application/json"})
+            code, _ = http("POST", f"{svc.url}/api/v1/recovery/start", b"{}",
+                           headers={"Content-Type": "application/json"})
             assert code in (401, 403)
         finally:
             await asyncio.to_thread(svc.stop)

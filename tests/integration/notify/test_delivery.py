@@ -16,10 +16,10 @@ import pytest
 from tests.integration.notify.smtpserver import USER, Server, free_port
 from wix_printer.config import MailConfig
 from wix_printer.notify import Kind, Notifier
-from wix_printer.store.outbox import counts, list_rows
 from wix_printer.printing.status import PrinterState
 from wix_printer.printing.worker import PrinterMonitor
 from wix_printer.store import Store
+from wix_printer.store.outbox import counts, list_rows
 
 RESTAURANT = "Imbiss am Boxi"
 

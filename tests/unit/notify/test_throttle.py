@@ -13,10 +13,10 @@ import pytest
 
 from wix_printer.config import MailConfig
 from wix_printer.notify import Kind, Notifier
-from wix_printer.store.outbox import list_rows
 from wix_printer.printing.status import PrinterState
 from wix_printer.printing.worker import PrinterMonitor
 from wix_printer.store import Store
+from wix_printer.store.outbox import list_rows
 
 BERLIN = ZoneInfo("Europe/Berlin")
 # 2024-06-03 14:05 in Berlin, a Monday lunch service.
