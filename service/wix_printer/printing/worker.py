@@ -115,6 +115,9 @@ class PrintWorker:
         # Fault injection for the watchdog test only: the loop stops making progress.
         self._hang_after = float(os.environ.get("WIX_PRINTER_TEST_HANG_WORKER_AFTER", "0") or 0)
         self._started = clock()
+        # Jobs may be uncertain after a restart; afterwards only when we marked one.
+        self._maybe_uncertain = True
+        self._status_checked = 0.0
 
     def wake(self) -> None:
         self._wake.set()
@@ -134,7 +137,8 @@ class PrintWorker:
         while not self._stopping:
             self.alive_at = self.clock()
             if self.alive_at >= next_lease_check:
-                await self.store.requeue_stale()
+                if await self.store.requeue_stale():
+                    self._maybe_uncertain = True
                 next_lease_check = self.alive_at + self.lease / 4
             if self._hang_after and self.clock() - self._started > self._hang_after:
                 log.error("fault injection: print worker hangs now")
@@ -148,14 +152,14 @@ class PrintWorker:
                     await self._run_file_once()
                     continue
                 conn = await self._ensure_connection()
-                st = await conn.status(self.cfg.status_timeout)
+                st = await self._printer_status(conn)
                 self.monitor.from_status(st)
                 if not st.can_print:
                     # The printer keeps what it has; wait for it instead of sending more.
                     await self._idle(1.0)
                     continue
                 backoff = 0.1
-                if await self._resolve_uncertain(conn):
+                if self._maybe_uncertain and await self._resolve_uncertain(conn):
                     continue
                 if self.limiter is not None and await self.store.has_due_jobs():
                     await self.limiter.acquire()
@@ -181,6 +185,17 @@ class PrintWorker:
                 await asyncio.sleep(1.0)
         await self._drop_connection()
 
+    async def _printer_status(self, conn: Connection) -> Status:
+        """Between jobs, trust Automatic Status Back (the printer reports every change)
+        and ask with DLE EOT once a second only, as a liveness probe: four round trips
+        before every ticket would cost more CPU than rendering it."""
+        now = asyncio.get_running_loop().time()
+        if conn.asb is not None and now - self._status_checked < 1.0:
+            return conn.asb
+        st = await conn.status(self.cfg.status_timeout)
+        self._status_checked = now
+        return st
+
     async def _idle(self, seconds: float) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
@@ -199,6 +214,7 @@ class PrintWorker:
         await conn.enable_asb()
         await conn.drain_input()
         self._conn = conn
+        self._status_checked = 0.0
         return conn
 
     async def _drop_connection(self) -> None:
@@ -315,12 +331,14 @@ class PrintWorker:
 
     async def _mark_uncertain(self, job: Job, why: str) -> None:
         log.warning("job %s (%s of order %s): outcome unknown: %s", job.id, job.kind, job.order_id, why)
+        self._maybe_uncertain = True
         await self.store.write(lambda tx: tx.set_state(job.id, "uncertain", last_error=why, lease_until=None))
 
     async def _resolve_uncertain(self, conn: Connection) -> bool:
         """Settle jobs whose outcome is unknown before printing anything new."""
         jobs = await self.store.jobs_in_state("uncertain", limit=20)
         if not jobs:
+            self._maybe_uncertain = False
             return False
         waited = False
         cleared = False
