@@ -209,6 +209,7 @@ class RecoveryController:
     async def _drain(self, run_id: int, report: Report, started: float) -> None:
         """Wait while the worker prints the backlog; count what came out."""
         since = started
+        saved: tuple[int, int, float | None] | None = None
         while True:
             by_state = await self.store.drain_progress(since)
             report.printed = by_state.get("printed", (0, None))[0]
@@ -219,7 +220,11 @@ class RecoveryController:
             busy = sum(by_state.get(s, (0, None))[0] for s in ("queued", "sending", "uncertain"))
             if busy == 0:
                 return
-            await self._save(run_id, report)
+            # Persist progress only when it moved: a commit is an fsync on a Pi's SD card.
+            progress = (report.printed, report.failed, report.first_ticket_after_s)
+            if progress != saved:
+                await self._save(run_id, report)
+                saved = progress
             await asyncio.sleep(self.poll)
 
     async def history(self, limit: int = 20, offset: int = 0) -> list[dict[str, Any]]:
