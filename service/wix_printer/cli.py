@@ -166,12 +166,25 @@ def backup_name(now: float | None = None) -> str:
 
 
 async def _backup(cfg: Config, dest_dir: Path) -> Path:
+    """Back up, and tell the owner when backups fail (and when they work again).
+
+    The backup runs from a timer, apart from the service: its incident goes into the
+    outbox, and the service's notifier sends it on its next round.
+    """
+    from .notify import Notifier
     from .store import Store
 
     store = Store(cfg.store.path)
     await store.open(migrate=False)
+    notifier = Notifier(store, cfg.mail, cfg.restaurant.name, timezone=cfg.restaurant.timezone)
     try:
-        return await store.backup_to(dest_dir / backup_name())
+        try:
+            path = await store.backup_to(dest_dir / backup_name())
+        except (OSError, StoreError) as e:
+            await notifier.raise_incident("backup_failing", {"error": str(e), "target": str(dest_dir)})
+            raise StoreError(f"backup to {dest_dir} failed: {e}") from e
+        await notifier.resolve_incident("backup_failing")
+        return path
     finally:
         await store.close()
 
