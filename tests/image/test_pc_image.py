@@ -173,8 +173,9 @@ def test_boot_configures_itself_and_prints_an_order(pc_image: vm.Built, tmp_path
               f"catch-up log lines: {wix.strip()}")
         (ROOT / "var" / "images" / "pc-amd64-boot.json").write_text(json.dumps(
             {"power_on_to_health_s": round(to_health, 1), "webhook_to_paper_s": round(to_paper, 1)}) + "\n")
+        # A clean power-off is not part of the claim (TCG under load can take minutes):
+        # stop() ends QEMU either way.
         machine.ssh(key, "systemctl poweroff", check=False)
-        machine.proc.wait(60) if machine.proc else None
     finally:
         machine.stop()
 
