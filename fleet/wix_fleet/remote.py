@@ -139,8 +139,14 @@ if pr.get("kind", "network") == "network" and pr.get("host"):
                 st[f"dle_eot_{n}"] = "0x%02x" % b[0] if b else None
     except Exception as e:
         st["error"] = f"{type(e).__name__}: {e}"
+        st["note"] = ("no status bytes: the printer serves one connection and the running service holds it;"
+                      " service_view is what the service last read from the printer")
 else:
     st["note"] = "USB printer: the status bytes are read by the service only (see status.json printer)"
+try:
+    st["service_view"] = json.loads(files["status.json"]).get("printer")
+except Exception:
+    pass
 files["printer-status.json"] = json.dumps(st, indent=2) + "\n"
 print(json.dumps(files))
 """

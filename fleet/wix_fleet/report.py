@@ -147,8 +147,10 @@ def assess(b: BoxStatus) -> BoxStatus:
             flag("printer", Level.BAD, f"printer {b.printer_state.replace('_', ' ')}")
         elif b.printer_state in PRINTER_WARN:
             flag("printer", Level.WARN, f"printer {b.printer_state.replace('_', ' ')}")
-        if b.paper_low:
-            flag("paper", Level.WARN, "paper low")
+        if b.printer_state == "paper_out":
+            flag("paper", Level.BAD)  # said once, by the printer cell; "low" would be noise
+        elif b.paper_low:
+            flag("paper", Level.WARN, None if b.printer_state == "paper_low" else "paper low")
         if b.queue_depth:
             age = b.oldest_queued_age_s or 0
             lvl = Level.BAD if age >= QUEUE_BAD_S else Level.WARN if age >= QUEUE_WARN_S else Level.INFO
@@ -244,7 +246,8 @@ def row(b: BoxStatus) -> dict[str, str]:
         "service": (b.service or "?") + ("" if not b.status_error else " (no /status)"),
         "queue": queue,
         "printer": (b.printer_state or "-").replace("_", " "),
-        "paper": "-" if b.paper_low is None else ("LOW" if b.paper_low else "ok"),
+        "paper": ("-" if b.paper_low is None else "OUT" if b.printer_state == "paper_out"
+                  else "LOW" if b.paper_low else "ok"),
         "last print": fmt_age(b.last_print_age_s) + (" ago" if b.last_print_age_s is not None else ""),
         "last wix": fmt_age(b.last_wix_event_age_s) + (" ago" if b.last_wix_event_age_s is not None else ""),
         "backup": fmt_age(b.backup_age_s) + (" ago" if b.backup_age_s is not None else " none"),

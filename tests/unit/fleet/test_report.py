@@ -52,8 +52,10 @@ def test_a_healthy_box() -> None:
 
 def test_paper_out_is_bad_and_named() -> None:
     b = parse_probe("a", probe(status={"printer": {"state": "paper_out", "paper_near_end": True}}))
-    assert b.level == Level.BAD and b.cells["printer"] == Level.BAD and b.cells["paper"] == Level.WARN
-    assert b.attention == ["printer paper out", "paper low"]
+    assert b.level == Level.BAD and b.cells["printer"] == Level.BAD and b.cells["paper"] == Level.BAD
+    assert b.attention == ["printer paper out"]
+    low = parse_probe("a", probe(status={"printer": {"state": "paper_low", "paper_near_end": True}}))
+    assert low.cells["paper"] == Level.WARN and low.attention == ["printer paper low"]
 
 
 def test_a_stuck_queue() -> None:
