@@ -180,6 +180,9 @@ def test_boot_configures_itself_and_prints_an_order(pc_image: vm.Built, tmp_path
         machine.stop()
 
 
+@pytest.mark.skipif(os.environ.get("WIX_IMAGE_REPRO") != "1",
+                    reason="not shown yet (docs/image.md): a second full build costs ~8 min of CI; "
+                           "WIX_IMAGE_REPRO=1 runs it")
 def test_two_builds_give_the_same_bytes(pc_image: vm.Built) -> None:
     """A second build of the same commit into another folder. It reuses the cached
     bootstrap tarball (mmdebstrap is reproducible by itself given SOURCE_DATE_EPOCH and
