@@ -133,8 +133,9 @@ class VM:
                 "-drive", f"file={self.disk},format=raw,if=virtio", "-netdev", net,
                 "-device", "virtio-net-pci,netdev=n0"]
         self.started = time.monotonic()
-        self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL,
-                                     stderr=open(self.workdir / "qemu.err", "wb"))  # noqa: SIM115
+        # QEMU keeps its own copy of the descriptor; ours is closed at once.
+        with (self.workdir / "qemu.err").open("wb") as err:
+            self.proc = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stdout=subprocess.DEVNULL, stderr=err)
         return self
 
     def wait_health(self, timeout: float = 300) -> float:
