@@ -7,6 +7,7 @@ its test."""
 
 from __future__ import annotations
 
+import os
 import subprocess
 import time
 from concurrent.futures import ThreadPoolExecutor
@@ -15,7 +16,13 @@ import pytest
 
 from tests.ansible import boxes
 
-pytestmark = [pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [
+    pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(900),
+    # ~9 min on 2 cores: over CI's share of the 40-min suite, while the same roles are
+    # converged, deployed, rolled back and restored on real boxes by the fleet tests.
+    pytest.mark.skipif(os.environ.get("WIX_MOLECULE") != "1",
+                       reason="Molecule scenarios run on request: WIX_MOLECULE=1 pytest tests/ansible/test_molecule.py"),
+]
 
 SCENARIOS = ("base", "printer_service", "backup", "monitoring")
 
