@@ -21,7 +21,7 @@ pytestmark = [
     # ~9 min on 2 cores: over CI's share of the 40-min suite, while the same roles are
     # converged, deployed, rolled back and restored on real boxes by the fleet tests.
     pytest.mark.skipif(os.environ.get("WIX_MOLECULE") != "1",
-                       reason="Molecule scenarios run on request: WIX_MOLECULE=1 pytest tests/ansible/test_molecule.py"),
+                       reason="Molecule runs on request: WIX_MOLECULE=1 pytest tests/ansible/test_molecule.py"),
 ]
 
 SCENARIOS = ("base", "printer_service", "backup", "monitoring")
