@@ -5,6 +5,7 @@ command, and last the status table with one printer out of paper and one box dow
 from __future__ import annotations
 
 import json
+import re
 import subprocess
 import tarfile
 import time
@@ -128,7 +129,7 @@ def test_status_paper_out_and_one_box_down(fleet: Fleet) -> None:
     print(f"fleet status (table), 3 boxes, one down: {secs:.2f} s\n{res.stdout}")
     assert secs < 5
     lines = {ln.split()[0]: ln for ln in res.stdout.splitlines() if ln.startswith("\033[") or ln.startswith("wix")}
-    plain = {k.split("m", 1)[-1]: v for k, v in lines.items()}
+    plain = {re.sub(r"\033\[[0-9;]*m", "", k): v for k, v in lines.items()}
     assert "paper out" in plain["wix-fleet-2"] and "\033[1;31mpaper out" in plain["wix-fleet-2"]
     assert "UNREACHABLE" in plain["wix-fleet-3"]
     assert "\033[" not in plain["wix-fleet-1"]  # nothing to look at on the healthy box
