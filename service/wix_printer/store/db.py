@@ -222,9 +222,6 @@ class SyncTx:
         """Kept back for a human (stale after an outage): listed, never printed by itself."""
         self.set_state(job_id, "held", last_error=why, lease_until=None)
 
-    def count_by_state(self) -> dict[str, int]:
-        return {str(r[0]): int(r[1]) for r in self.conn.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state")}
-
     # --- recovery runs ------------------------------------------------------------------
     def insert_run(self, trigger: str) -> int:
         cur = self.conn.execute(
