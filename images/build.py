@@ -35,7 +35,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import contextmanager, suppress
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -195,15 +195,32 @@ def base_role_packages() -> list[str]:
 
 
 def ensure_binfmt(board: Board) -> None:
+    """arm64 programs run through qemu-user: make sure the kernel knows that, the way the
+    stock tools do (mount binfmt_misc, update-binfmts --enable), because a shared build
+    machine may have had its registration removed; stop with what to do if it cannot."""
     if board.arch == "amd64":
         return
     binfmt = Path("/proc/sys/fs/binfmt_misc")
+    entry = binfmt / "qemu-aarch64"
     if not (binfmt / "status").exists():
-        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)], check=False)
-    if not (binfmt / "qemu-aarch64").exists():
-        subprocess.run(["update-binfmts", "--enable", "qemu-aarch64"], check=False)
-    if not (binfmt / "qemu-aarch64").exists():
-        raise SystemExit("arm64 binaries cannot run here: install qemu-user-static and binfmt-support")
+        subprocess.run(["mount", "-t", "binfmt_misc", "binfmt_misc", str(binfmt)], check=False,
+                       capture_output=True)
+    if not entry.exists() and shutil.which("update-binfmts"):
+        subprocess.run(["update-binfmts", "--enable", "qemu-aarch64"], check=False, capture_output=True)
+    interp = Path("/usr/libexec/qemu-binfmt/aarch64-binfmt-P")
+    if not entry.exists() and (binfmt / "register").exists() and interp.exists():
+        # What update-binfmts registers, written directly ("F": the interpreter is opened
+        # now, so it also works inside the chroot).
+        magic = r"\x7fELF\x02\x01\x01\x00\x00\x00\x00\x00\x00\x00\x00\x00\x02\x00\xb7\x00"
+        mask = r"\xff\xff\xff\xff\xff\xff\xff\x00\xff\xff\xff\xff\xff\xff\xff\xff\xfe\xff\xff\xff"
+        with suppress(OSError):
+            (binfmt / "register").write_text(f":qemu-aarch64:M::{magic}:{mask}:{interp}:FPC")
+    if entry.exists() and (binfmt / "status").read_text().strip() == "enabled" \
+            and entry.read_text().splitlines()[0] == "enabled":
+        return
+    raise SystemExit(f"arm64 programs cannot run on this machine: {entry} is missing or disabled. Install "
+                     "qemu-user-static and binfmt-support (./dev setup), then as root: mount -t binfmt_misc "
+                     "binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64")
 
 
 # --- stages ---------------------------------------------------------------------------
@@ -350,6 +367,7 @@ class Build:
             logfile=self.logfile)
 
     def configure(self) -> None:
+        ensure_binfmt(self.board)  # again: a cached bootstrap skipped the first check
         inv = self.work / "inventory.yml"
         inv.write_text(json.dumps({"wix_image": {"hosts": {"wix-image": {
             "ansible_host": str(self.rootdir),
