@@ -35,10 +35,15 @@ SEC=${MIRROR%/debian*}/debian-security
 TAR=$CACHE/rootfs-$TAG.tar
 PKGS=systemd,systemd-sysv,dbus,udev,python3,python3-venv,python3-apt,sudo,iproute2,ca-certificates
 PKGS=$PKGS,openssh-server,avahi-daemon,libnss-mdns,unattended-upgrades,sqlite3,tzdata,procps,less
+# The relay tier (tests/relay): autossh for the boxes' tunnel role, nginx for the relay
+# role (disabled at boot; only the relay role enables it), nftables for a box's NAT-like
+# "no inbound connection" firewall.
+PKGS=$PKGS,autossh,nginx-light,nftables
 echo "building $IMAGE from $MIRROR (about 100 s)" >&2
 mmdebstrap --variant=apt --format=tar --architectures="$ARCH" --include="$PKGS" \
   --customize-hook='chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-logind.service >/dev/null 2>&1 || true' \
   --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \
+  --customize-hook='chroot "$1" systemctl disable nginx.service nftables.service >/dev/null 2>&1 || true' \
   --customize-hook="mkdir -m 700 -p \"\$1\"/root/.ssh && install -m 600 $KEY.pub \"\$1\"/root/.ssh/authorized_keys" \
   bookworm "$TAR.part" \
   "deb $MIRROR bookworm main" "deb $MIRROR bookworm-updates main" "deb $SEC bookworm-security main" >&2
