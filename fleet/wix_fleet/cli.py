@@ -234,6 +234,23 @@ def _quote(s: str) -> str:
 
 
 # --- parser ------------------------------------------------------------------------------------------
+# --- enrol ----------------------------------------------------------------------------------------
+def cmd_enrol(args: argparse.Namespace) -> int:
+    from . import enrol
+
+    inv = enrol.inventory_dir_of(Path(args.inventory) if args.inventory else default_inventory())
+    if args.sync:
+        enrol.sync(inv)
+        print(f"regenerated {inv / enrol.HOSTS_FILE} and {inv / enrol.SSH_CONFIG}", file=sys.stderr)
+        return 0
+    if not args.box:
+        raise InventoryError("enrol needs a BOX-ID (or --sync)")
+    e = enrol.enrol(inv, args.box, keys_dir=Path(args.keys_dir), relay_host=args.relay, relay_port=args.relay_port,
+                    relay_host_key=args.relay_host_key, jump_key=args.jump_key)
+    enrol.report(e, inv)
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
     common.add_argument("-i", "--inventory", help="Ansible inventory (default: as ansible would: "
@@ -271,6 +288,18 @@ def build_parser() -> argparse.ArgumentParser:
     s.add_argument("-o", "--out", help="folder (default var/fleet/logs-<time>)")
     s.add_argument("--timeout", type=float, default=30.0, metavar="S")
     s.set_defaults(func=cmd_logs)
+
+    s = sub.add_parser("enrol", parents=[common], help="put a box behind the fleet relay (key, ports, inventory)")
+    s.add_argument("box", nargs="?", metavar="BOX-ID", help="the box's inventory name and host name")
+    s.add_argument("--relay", help="the relay's public host name (once; kept in the box list)")
+    s.add_argument("--relay-port", type=int, help="the relay's SSH port (default 22)")
+    s.add_argument("--relay-host-key", help="the relay's SSH host key, 'ssh-ed25519 AAAA...' (once)")
+    s.add_argument("--jump-key", help="this controller's private key for the relay's jump account "
+                   "(once; its .pub is authorised on the relay)")
+    s.add_argument("--keys-dir", default="var/relay-keys", help="where the boxes' private keys stay (0600; "
+                   "default var/relay-keys)")
+    s.add_argument("--sync", action="store_true", help="only regenerate relay_hosts.yml and relay_ssh_config")
+    s.set_defaults(func=cmd_enrol)
 
     s = sub.add_parser("diagnose", parents=[common], help="a support bundle of one box as one archive")
     s.add_argument("host")

@@ -49,6 +49,9 @@ class Target:
     # "accept-new" unless the inventory says otherwise: a fleet sweep never stops to ask.
     strict_host_key_checking: str = "accept-new"
     known_hosts_file: str | None = None
+    # `-F FILE` from ansible_ssh_common_args: a box behind the fleet relay is a Host block
+    # there (HostName, Port, ProxyJump through the relay), read by pyinfra as by ssh.
+    ssh_config_file: str | None = None
     become: bool = False
     groups: tuple[str, ...] = ()
     paths: Mapping[str, str] = field(default_factory=lambda: dict(DEFAULT_PATHS))
@@ -65,6 +68,8 @@ class Target:
             data["ssh_key"] = self.key_file
         if self.known_hosts_file:
             data["ssh_known_hosts_file"] = self.known_hosts_file
+        if self.ssh_config_file:
+            data["ssh_config_file"] = self.ssh_config_file
         return data
 
     @property
@@ -240,6 +245,17 @@ def ssh_options(common_args: str) -> dict[str, str]:
     return opts
 
 
+def ssh_config_file(common_args: str) -> str | None:
+    """The `-F FILE` of ansible_ssh_common_args / ansible_ssh_extra_args, if any."""
+    words = shlex.split(common_args)
+    for i, w in enumerate(words):
+        if w == "-F" and i + 1 < len(words):
+            return words[i + 1]
+        if w.startswith("-F") and len(w) > 2:
+            return w[2:]
+    return None
+
+
 def _truthy(v: Any) -> bool:
     return v is True or (isinstance(v, str) and v.strip().lower() in ("1", "yes", "true", "on"))
 
@@ -269,8 +285,10 @@ def target_from_hostvars(name: str, hv: Mapping[str, Any], inventory: Path, grou
     if strict not in ("yes", "no", "off", "accept-new"):
         strict = "accept-new"
     known = opts.get("userknownhostsfile")
+    config = ssh_config_file(args)
     return Target(name=name, hostname=hostname, port=port, user=user, key_file=key_file,
                   strict_host_key_checking=strict, known_hosts_file=known,
+                  ssh_config_file=os.path.expanduser(config) if config else None,
                   become=_truthy(hv.get("ansible_become", False)) or user != "root", groups=grp, paths=paths)
 
 

@@ -29,8 +29,14 @@ class Knock:
         self._lock = _thread.allocate_lock()
         self._ports = {t.name: t.port for t in targets}
         for t in targets:
-            if not t.error:
-                _thread.start_new_thread(self._knock, (t,))
+            if t.error:
+                continue
+            if t.ssh_config_file:
+                # Reached through its ssh config (ProxyJump through the relay): its own
+                # address is not one this controller can knock; the connect timeout counts.
+                self.results[t.name] = None
+                continue
+            _thread.start_new_thread(self._knock, (t,))
 
     def _knock(self, t: Target) -> None:
         error: str | None = "no address"
