@@ -44,6 +44,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+from . import tunnel
+
 BOOT_FILE = "wix-printer.toml"
 ERROR_FILE = "wix-printer-error.txt"
 MIN_PASSWORD = 8  # the status page's minimum (wix_printer.web.auth.MIN_PASSWORD)
@@ -116,6 +118,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "phone": Key(str),
         "language": Key(str, choices=("de", "en")),
     },
+    "tunnel": {k: Key(kind, secret=secret, hint=hint) for k, (kind, secret, hint) in tunnel.KEYS.items()},
 }
 
 SECRETS = [(s, k) for s, keys in SCHEMA.items() for k, spec in keys.items() if spec.secret]
@@ -579,6 +582,8 @@ def apply(paths: Paths, system: System) -> Result:
     write_file(ssh_dir / "authorized_keys",
                "# From wix-printer.toml ([box] ssh_keys), applied at boot.\n" + "".join(f"{k.strip()}\n" for k in keys),
                0o600)
+    for rel, content, mode, own in tunnel.files(settings["tunnel"]) if settings["tunnel"] else []:
+        write_file(paths.at(rel), content, mode, _ids(paths.root, tunnel.USER, tunnel.USER) if own else None)
     if wifi is None:
         paths.at(WPA_CONF).unlink(missing_ok=True)
         paths.at(WIFI_NETWORK).unlink(missing_ok=True)
@@ -589,6 +594,8 @@ def apply(paths: Paths, system: System) -> Result:
     system.set_hostname(host)
     system.daemon_reload()
     system.enable_now(WIFI_UNIT, wifi is not None)
+    if settings["tunnel"]:
+        system.enable_now(tunnel.UNIT, True)
     # Only now the secrets leave the FAT partition: the box has them.
     new_text = blank_secrets(text, settings)
     nl_bytes = new_text.encode()
@@ -610,6 +617,8 @@ def stage(text: str, paths: Paths, system: System) -> tuple[dict[str, dict[str, 
                                                             tuple[str, str] | None]:
     """Check everything and render every file, touching nothing."""
     settings = parse(text, paths.at("usr/share/zoneinfo"))
+    if bad := tunnel.check(settings["tunnel"], paths.at(tunnel.KEY).exists()):
+        raise ConfigError([f"{_where(text, 'tunnel', k)}: {m}" for k, m in bad])
     defaults = json.loads((paths.data / "vars.json").read_text())
     old_secrets: dict[str, Any] = {}
     secrets_file = paths.at("etc/wix-printer/secrets.toml")
