@@ -476,9 +476,17 @@ class Build:
         with cmds.open("w") as fh:
             for path in sorted_tree(self.rootdir):
                 rel = "/" + path.relative_to(self.rootdir).as_posix() if path != self.rootdir else "/"
-                q = rel.replace("\\", "\\\\").replace('"', '\\"')
-                fh.write(f'sif "{q}" ctime @{self.sde}\nsif "{q}" atime @{self.sde}\n')
-        run(["debugfs", "-w", "-f", str(cmds), str(root_img)], env=env, logfile=self.work / "debugfs.log")
+                # debugfs takes a quoted name as is (no backslash escapes: systemd's
+                # "system-systemd\x2dcryptsetup.slice" must be written raw).
+                fh.write(f'sif "{rel}" ctime @{self.sde}\nsif "{rel}" atime @{self.sde}\n')
+        dlog = self.work / "debugfs.log"
+        dlog.unlink(missing_ok=True)
+        run(["debugfs", "-w", "-f", str(cmds), str(root_img)], env=env, logfile=dlog)
+        # debugfs exits 0 when it cannot find a name; an unpinned ctime is the build time.
+        missed = sorted({line.split(": File not found")[0] for line in dlog.read_text(errors="replace").splitlines()
+                         if "File not found" in line})
+        if missed:
+            raise SystemExit(f"debugfs could not pin the times of {len(missed)} files (their names): {missed[:5]}")
         run(["e2fsck", "-fn", str(root_img)], env=env, logfile=self.logfile)
         with img.open("wb") as fh:
             fh.truncate(IMAGE_SIZE)
@@ -568,6 +576,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-reuse-bootstrap", dest="reuse_bootstrap", action="store_false",
                     help="run mmdebstrap even if a bootstrap tarball with the same inputs is cached")
     ap.add_argument("--keep-root", action="store_true", help="keep the unpacked root folder")
+    ap.add_argument("--bootstrap-only", action="store_true",
+                    help="stop after the bootstrap stage and print the tarball's path (the reproducibility test "
+                    "runs mmdebstrap twice this way)")
     ap.add_argument("--inputs-hash", action="store_true", help="print the hash of the image's inputs and exit")
     args = ap.parse_args(argv)
     if args.inputs_hash:
@@ -592,6 +603,9 @@ def main(argv: list[str] | None = None) -> int:
     t0 = time.monotonic()
     with b.stage(1, "bootstrap", "mmdebstrap bookworm " + board.arch):
         tar = b.bootstrap()
+    if args.bootstrap_only:
+        print(tar)
+        return 0
     with b.stage(2, "configure", "playbooks/image.yml over chroot"):
         b.unpack(tar)
         b.configure()

@@ -1,10 +1,16 @@
-"""Reproducibility: the same commit built twice gives the same bytes."""
+"""Reproducibility: the same commit built twice gives the same bytes, and mmdebstrap run
+twice gives the same root."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import re
 import shutil
+import subprocess
+import tarfile
+import time
+from pathlib import Path
 
 import pytest
 
@@ -38,3 +44,47 @@ def test_two_builds_give_the_same_bytes(pc_image: vm.Built) -> None:
     for b in (first, second):
         if b is not pc_image:
             shutil.rmtree(b.out, ignore_errors=True)
+
+
+def tar_members(tar: Path) -> dict[str, tuple[object, ...]]:
+    """Every member of a tarball: type, mode, owner, mtime, size, link target, extended
+    attributes and a hash of its content."""
+    members: dict[str, tuple[object, ...]] = {}
+    with tarfile.open(tar) as tf:
+        for m in tf:
+            digest = ""
+            if m.isfile():
+                fh = tf.extractfile(m)
+                assert fh is not None
+                digest = hashlib.sha256(fh.read()).hexdigest()
+            xattrs = sorted((k, v) for k, v in m.pax_headers.items() if k.startswith("SCHILY.xattr."))
+            members[m.name] = (m.type, m.mode, m.uid, m.gid, m.mtime, m.size, m.linkname, tuple(xattrs), digest)
+    return members
+
+
+def bootstrap_only(cache: Path, out: Path, *extra: str) -> Path:
+    proc = subprocess.run([str(vm.ROOT / "images" / "build"), "--board", "pc-amd64", "--bootstrap-only",
+                           "--lock=warn", "--cache", str(cache), "--out", str(out), *extra],
+                          capture_output=True, text=True, timeout=1800, check=False)
+    assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return Path(proc.stdout.strip().splitlines()[-1])
+
+
+def test_bootstrap_twice_gives_the_same_root(pc_image: vm.Built) -> None:
+    """The image builds reuse the cached bootstrap tarball; this shows that mmdebstrap itself
+    gives the same root when run again with the same recipe, packages and SOURCE_DATE_EPOCH
+    (same mirror, same day: see docs/image.md for builds months apart)."""
+    cached = bootstrap_only(vm.IMAGES / "cache", vm.IMAGES / "repro-bootstrap")
+    fresh_cache = vm.IMAGES / "repro-bootstrap" / "cache"
+    shutil.rmtree(fresh_cache, ignore_errors=True)
+    t0 = time.monotonic()
+    fresh = bootstrap_only(fresh_cache, vm.IMAGES / "repro-bootstrap", "--no-reuse-bootstrap")
+    took = time.monotonic() - t0
+    assert fresh.name == cached.name and fresh != cached
+    same_bytes = vm.sha256(cached) == vm.sha256(fresh)
+    print(f"\nmmdebstrap again: {took:.0f} s; tarball bytes {'identical' if same_bytes else 'differ'}")
+    if not same_bytes:
+        a, b = tar_members(cached), tar_members(fresh)
+        differ = sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n))
+        assert not differ, [(n, a.get(n), b.get(n)) for n in differ[:20]]
+    shutil.rmtree(vm.IMAGES / "repro-bootstrap", ignore_errors=True)

@@ -5,6 +5,7 @@ guestfwd."""
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import re
@@ -98,6 +99,14 @@ def drop_checkout(dest: Path) -> None:
                    capture_output=True)
     shutil.rmtree(dest, ignore_errors=True)
     subprocess.run(["git", "-C", str(ROOT), "worktree", "prune"], check=False)
+
+
+def sha256(path: Path) -> str:
+    h = hashlib.sha256()
+    with path.open("rb") as fh:
+        for chunk in iter(lambda: fh.read(4 * 1024 * 1024), b""):
+            h.update(chunk)
+    return h.hexdigest()
 
 
 def mcopy_to(img: Path, src: Path, name: str, offset: int = BOOT_START) -> None:
