@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
@@ -50,6 +51,26 @@ def build_services(config: Config, clock: Callable[[], float] = time.time) -> Se
     return services
 
 
+def settle_memory() -> None:
+    """Once after start-up: free the import and app-building garbage and hand it back.
+
+    Without this the box keeps several MB of freed heap from start-up for good (glibc only
+    trims the top of the heap). gc.freeze() moves the ~600 modules' objects out of the
+    collector's generations, so later full collections, which run on the event loop
+    between webhooks, walk only what the service allocates while running.
+    """
+    gc.collect()
+    gc.freeze()
+    try:
+        import ctypes
+
+        trim = getattr(ctypes.CDLL(None), "malloc_trim", None)  # glibc only
+        if trim is not None:
+            trim(0)
+    except OSError:
+        pass
+
+
 def _alive(task: asyncio.Task[Any]) -> Callable[[], bool]:
     return lambda: not task.done()
 
@@ -92,6 +113,7 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
             services.task_alive[name] = _alive(task)
         if services.recovery is not None:
             await services.recovery.resume_after_restart()
+        settle_memory()
         if on_ready:
             on_ready()
         try:

@@ -208,8 +208,8 @@ def project_variant(dest: Path, version: str, *, migration: bool = False, broken
         shutil.copy2(ROOT / f, dest / f)
     for d in ("service", "appliance"):
         shutil.copytree(ROOT / d, dest / d, ignore=shutil.ignore_patterns("__pycache__", "*.egg-info"))
-    pp = dest / "pyproject.toml"
-    pp.write_text(re.sub(r'(?m)^version = ".*"$', f'version = "{version}"', pp.read_text()))
+    vf = dest / "service" / "wix_printer" / "_version.py"
+    vf.write_text(re.sub(r'(?m)^__version__ = ".*"$', f'__version__ = "{version}"', vf.read_text()))
     if migration:
         schema = dest / "service" / "wix_printer" / "store" / "schema.py"
         schema.write_text(schema.read_text() + (

@@ -21,7 +21,6 @@ from litestar.config.app import AppConfig
 from litestar.datastructures import CacheControlHeader
 from litestar.di import Provide
 from litestar.middleware import DefineMiddleware
-from litestar.middleware.session.client_side import CookieBackendConfig
 from litestar.static_files import create_static_files_router
 from litestar.types import ControllerRouterHandler, Middleware
 
@@ -30,12 +29,14 @@ from . import pages
 from .access import AccessControl, SecureCookies
 from .api import api_router
 from .auth import Auth, load_session_secret
-from .metrics import CONTENT_TYPE
+from .session import SignedCookieSession
 from .state import STATIC, Web, WebDep
 
 log = logging.getLogger(__name__)
 
 SESSION_COOKIE = "wixprinter_session"
+# The Prometheus text format (metrics.py is imported on the first scrape).
+CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 
 
 @get("/metrics", summary="Prometheus metrics (text format)", media_type=CONTENT_TYPE)
@@ -65,7 +66,7 @@ class WebParts:
 
 
 def _session_exclude(services: Services) -> Sequence[str]:
-    # Public, cookie-free paths skip the session's AES-GCM work (monitors poll /status).
+    # Public, cookie-free paths skip the session's signature work (monitors poll /status).
     out = ["^/status$", "^/webhooks/", "^/static/"]
     if services.config.api.public_health:
         out.append("^/health$")
@@ -76,10 +77,10 @@ def web_plugin(services: Services) -> WebParts:
     cfg = services.config.api
     auth = Auth(services.config)
     web = Web(services, auth)
-    session = CookieBackendConfig(
-        secret=load_session_secret(auth.dir), key=SESSION_COOKIE, max_age=auth.session_seconds,
-        httponly=True, samesite="strict", secure=False,  # Secure is added per request (SecureCookies)
-        exclude=list(_session_exclude(services)),
+    # Secure is added per request by SecureCookies (only behind HTTPS).
+    session = DefineMiddleware(
+        cast("Any", SignedCookieSession), secret=load_session_secret(auth.dir), cookie=SESSION_COOKIE,
+        max_age=auth.session_seconds, exclude=list(_session_exclude(services)),
     )
     static = create_static_files_router(
         path="/static", directories=[STATIC], include_in_schema=False,
@@ -101,7 +102,7 @@ def web_plugin(services: Services) -> WebParts:
         middleware=[
             # Plain ASGI classes typed with plain dicts; Litestar's TypedDict scopes are the same at run time.
             DefineMiddleware(cast("Any", SecureCookies), always=cfg.secure_cookies),
-            session.middleware,
+            session,
             DefineMiddleware(cast("Any", AccessControl), auth=auth, public_health=cfg.public_health,
                              public_metrics=cfg.public_metrics),
         ],

@@ -37,7 +37,7 @@ def new_csrf_token() -> str:
     return secrets.token_urlsafe(32)
 
 
-def _header(scope: Scope, name: bytes) -> str:
+def header_value(scope: Scope, name: bytes) -> str:
     for k, v in scope.get("headers", ()):
         if k == name:
             return bytes(v).decode("latin-1")
@@ -53,7 +53,7 @@ def via_https(scope: Scope) -> bool:
     """HTTPS directly, or through a proxy on this box (the relay tunnel ends on loopback)."""
     if scope.get("scheme") == "https":
         return True
-    if _header(scope, b"x-forwarded-proto").lower() != "https":
+    if header_value(scope, b"x-forwarded-proto").lower() != "https":
         return False
     try:
         return ipaddress.ip_address(client_key(scope)).is_loopback
@@ -135,7 +135,7 @@ class AccessControl:
         if self._public(path, method):
             pass
         else:
-            authz = _header(scope, b"authorization")
+            authz = header_value(scope, b"authorization")
             if authz[:7].lower() == "bearer " and self.auth.token_ok(authz[7:].strip()):
                 by_token = True
             elif self.auth.session_ok(scope.get("session")):
@@ -156,7 +156,7 @@ class AccessControl:
         await self.app(scope, receive, send)
 
     async def _deny(self, scope: Scope, send: Send, path: str, method: str) -> None:
-        accept = _header(scope, b"accept")
+        accept = header_value(scope, b"accept")
         wants_page = method == "GET" and "text/html" in accept and not path.startswith(("/api/", "/metrics"))
         if wants_page:
             target = "/setup" if not self.auth.is_set else "/login"
@@ -170,9 +170,9 @@ class AccessControl:
     async def _csrf_ok(self, scope: Scope, receive: Receive) -> tuple[bool, Receive]:
         session = scope.get("session")
         expected = session.get("csrf") if isinstance(session, dict) else None
-        presented = _header(scope, CSRF_HEADER)
+        presented = header_value(scope, CSRF_HEADER)
         replay = receive
-        if not presented and _header(scope, b"content-type").startswith("application/x-www-form-urlencoded"):
+        if not presented and header_value(scope, b"content-type").startswith("application/x-www-form-urlencoded"):
             body = await _read_body(receive, MAX_FORM_BYTES)
             if body is None:
                 return False, receive

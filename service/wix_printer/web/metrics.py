@@ -22,7 +22,6 @@ from ..services import Services
 from ..store import queries
 from ..store.db import JOB_STATES
 
-CONTENT_TYPE = "text/plain; version=0.0.4; charset=utf-8"
 # Seconds from the webhook's arrival to the printer's confirmation; the target is < 1 s.
 LATENCY_BUCKETS = (0.25, 0.5, 1.0, 2.0, 5.0, 10.0, 30.0, 60.0, 300.0, 1800.0)
 

@@ -6,11 +6,11 @@ import asyncio
 import secrets
 import time
 from datetime import datetime
-from typing import Any
+from functools import cached_property
+from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
 import msgspec
-from jinja2 import Environment, FileSystemLoader, select_autoescape
 from litestar.di import NamedDependency
 
 from ..printing.status import PrinterState
@@ -18,8 +18,12 @@ from ..services import Services
 from ..store import queries
 from .auth import Auth
 from .i18n import Lang, translator
-from .metrics import Metrics
 from .preview import PngCache
+
+if TYPE_CHECKING:
+    from jinja2 import Environment
+
+    from .metrics import Metrics
 
 TEMPLATES = __file__.rsplit("/", 1)[0] + "/templates"
 STATIC = __file__.rsplit("/", 1)[0] + "/static"
@@ -65,11 +69,8 @@ class Web:
     def __init__(self, services: Services, auth: Auth) -> None:
         self.services = services
         self.auth = auth
-        self.metrics = Metrics(services)
         self.pngs = PngCache()
         self.tz = ZoneInfo(services.config.restaurant.timezone)
-        self.jinja = Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
-                                 trim_blocks=True, lstrip_blocks=True, auto_reload=False)
         # Static files are served with a version in their URL so tablets cache them for good.
         self.asset_version = str(int(time.time()))
         # The rendered status block, per language, for LIVE_TTL: every tablet and phone polls
@@ -77,6 +78,21 @@ class Web:
         # placeholder where each session's CSRF token goes; an operator action drops it.
         self._live: dict[str, tuple[float, str]] = {}
         self._live_lock = asyncio.Lock()
+
+    # Jinja2 and prometheus_client are loaded on the first page view / scrape, not at start:
+    # together about 4 MB a box that nobody looks at does not need to hold.
+    @cached_property
+    def jinja(self) -> Environment:
+        from jinja2 import Environment, FileSystemLoader, select_autoescape
+
+        return Environment(loader=FileSystemLoader(TEMPLATES), autoescape=select_autoescape(["html"]),
+                           trim_blocks=True, lstrip_blocks=True, auto_reload=False)
+
+    @cached_property
+    def metrics(self) -> Metrics:
+        from .metrics import Metrics
+
+        return Metrics(self.services)
 
     async def live_html(self, lang: Lang, csrf: str) -> str:
         hit = self._live.get(lang)
