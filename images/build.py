@@ -33,6 +33,7 @@ import shlex
 import shutil
 import subprocess
 import sys
+import threading
 import time
 from collections.abc import Iterator
 from contextlib import contextmanager, suppress
@@ -221,6 +222,32 @@ def ensure_binfmt(board: Board) -> None:
     raise SystemExit(f"arm64 programs cannot run on this machine: {entry} is missing or disabled. Install "
                      "qemu-user-static and binfmt-support (./dev setup), then as root: mount -t binfmt_misc "
                      "binfmt_misc /proc/sys/fs/binfmt_misc; update-binfmts --enable qemu-aarch64")
+
+
+def keep_binfmt(board: Board, logfile: Path) -> None:
+    """Re-registers qemu-aarch64 whenever it vanishes during the build. systemd flushes every
+    binfmt_misc registration of the kernel when it boots (systemd-binfmt writes -1 to
+    binfmt_misc/status), and a systemd booting in a container on the same machine (the fleet
+    tests' podman boxes) does that to the host's too; each flush would otherwise kill the
+    arm64 build with "Exec format error"."""
+    if board.arch == "amd64":
+        return
+    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+
+    def watch() -> None:
+        while True:
+            if not entry.exists():
+                try:
+                    ensure_binfmt(board)
+                    note = "re-registered"
+                except SystemExit as e:
+                    note = f"could not re-register: {e}"
+                with logfile.open("a") as fh:
+                    fh.write(f"\n[images/build] qemu-aarch64 binfmt registration vanished "
+                             f"(something flushed binfmt_misc); {note}\n")
+            time.sleep(0.1)
+
+    threading.Thread(target=watch, daemon=True, name="binfmt").start()
 
 
 # --- stages ---------------------------------------------------------------------------
@@ -600,6 +627,7 @@ def main(argv: list[str] | None = None) -> int:
     # Hashed now: a commit during the build must not make its image look current.
     stamp = inputs_hash(board.name)
     log(f"building {board.name} (SOURCE_DATE_EPOCH={b.sde}, log: {logfile})")
+    keep_binfmt(board, logfile)
     t0 = time.monotonic()
     with b.stage(1, "bootstrap", "mmdebstrap bookworm " + board.arch):
         tar = b.bootstrap()
