@@ -152,7 +152,7 @@ def test_deploy_and_rollback_playbooks(booted: Booted, tmp_path: Path) -> None:
     """The fleet's deploy.yml and rollback.yml against the booted image over SSH (hostfwd),
     with the release archives the fleet tests build (tests/ansible/boxes.py)."""
     machine, key = booted.machine, booted.key
-    releases = boxes.build_releases(tmp_path / "releases")
+    releases = boxes.build_releases(tmp_path)
     secrets = tomllib.loads(machine.ssh(key, "cat /etc/wix-printer/secrets.toml"))
     inventory = tmp_path / "vm.yml"
     inventory.write_text(json.dumps({"printers": {"hosts": {"wix-vm": {
