@@ -91,7 +91,7 @@ def booted(pc_image: vm.Built, tmp_path_factory: pytest.TempPathFactory,
                               "10.0.2.101:8000": int(str(host_peers["wix_port"]))})
     try:
         machine.start()
-        to_health = machine.wait_health(timeout=400)
+        to_health = machine.wait_health(timeout=900)
         print(f"\npc-amd64 power-on -> /health 200: {to_health:.0f} s")
         yield Booted(machine, key, signer, paper, to_health)
     finally:
@@ -196,7 +196,7 @@ def test_broken_config_boots_to_a_clear_error(booted: Booted) -> None:
                      "sed -i 's/^hostname = .*/hostname = \"boxi-broken\"/' /boot/firmware/wix-printer.toml && "
                      "echo 'hots = \"x\"' >> /boot/firmware/wix-printer.toml")
     machine.reboot(key)
-    to_health = machine.wait_health(timeout=400)
+    to_health = machine.wait_health(timeout=900)
     err = machine.ssh(key, "cat /boot/firmware/wix-printer-error.txt")
     assert "printer.port: must be a whole number" in err and "unknown key" in err
     # Nothing of the broken file applied, not even its valid new host name.
