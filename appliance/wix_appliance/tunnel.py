@@ -38,7 +38,7 @@ UNIT = "wix-tunnel.service"
 # The tunnel role's defaults (roles/tunnel/defaults/main.yml): same account, same folder.
 USER = "wixtunnel"
 RELAY_USER = "wixtunnel"
-DIR = "etc/wix-printer/tunnel"
+DIR = "etc/wix-tunnel"
 KEY = f"{DIR}/id_ed25519"
 SERVICE_PORT = 8080
 SERVER_ALIVE_INTERVAL = 5

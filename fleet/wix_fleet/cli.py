@@ -298,7 +298,7 @@ def build_parser() -> argparse.ArgumentParser:
                    "(once; its .pub is authorised on the relay)")
     s.add_argument("--keys-dir", default="var/relay-keys", help="where the boxes' private keys stay (0600; "
                    "default var/relay-keys)")
-    s.add_argument("--sync", action="store_true", help="only regenerate relay_hosts.yml and relay_ssh_config")
+    s.add_argument("--sync", action="store_true", help="only regenerate relay_hosts.yml and relay_ssh.cfg")
     s.set_defaults(func=cmd_enrol)
 
     s = sub.add_parser("diagnose", parents=[common], help="a support bundle of one box as one archive")

@@ -3,7 +3,7 @@
 The box list, group_vars/all/relay.yml of the inventory, is the one source: the relay role
 reads it (the boxes' keys and ports), the boxes' tunnel role reads it (their own ports, the
 relay's pinned host key), and two generated files tell Ansible and `fleet` how to reach a
-box through the relay (relay_hosts.yml, relay_ssh_config). Enrolling a box:
+box through the relay (relay_hosts.yml, relay_ssh.cfg). Enrolling a box:
 
 1. makes its ed25519 key pair (the private key stays on the controller, 0600, under
    --keys-dir, until it is on the box),
@@ -37,17 +37,19 @@ MAX_BOXES = 1999
 
 BOX_LIST = Path("group_vars") / "all" / "relay.yml"
 HOSTS_FILE = "relay_hosts.yml"
-SSH_CONFIG = "relay_ssh_config"
-RELAY_KNOWN_HOSTS = "relay_known_hosts"
-BOX_KNOWN_HOSTS = "relay_box_known_hosts"
-# The relay's Host alias in relay_ssh_config (ProxyJump target) and its inventory name.
+# .cfg and .txt: Ansible skips these names when it reads the inventory folder (its
+# default inventory_ignore_extensions), so it never tries them as inventory sources.
+SSH_CONFIG = "relay_ssh.cfg"
+RELAY_KNOWN_HOSTS = "relay_known_hosts.txt"
+BOX_KNOWN_HOSTS = "relay_box_known_hosts.txt"
+# The relay's Host alias in relay_ssh.cfg (ProxyJump target) and its inventory name.
 RELAY_ALIAS = "wix-relay"
 
 _HEADER = """\
 ---
 # The boxes behind the fleet relay: the one list the relay role (their keys and ports),
 # the boxes' tunnel role (their own ports, the relay's pinned host key) and the generated
-# relay_hosts.yml / relay_ssh_config read. Written by `fleet enrol BOX-ID`; after a hand
+# relay_hosts.yml / relay_ssh.cfg read. Written by `fleet enrol BOX-ID`; after a hand
 # edit run `fleet enrol --sync`. A box keeps its ports for good.
 """
 
@@ -168,7 +170,7 @@ def hosts_yaml(relay: Relay) -> str:
         for name in sorted(relay.boxes):
             lines += [
                 f"    {name}:",
-                # The Host block of that name in relay_ssh_config: 127.0.0.1:<ssh port> on
+                # The Host block of that name in relay_ssh.cfg: 127.0.0.1:<ssh port> on
                 # the relay, through the jump account.
                 f"      ansible_host: {name}",
                 f"      ansible_ssh_common_args: -F {{{{ inventory_dir }}}}/{SSH_CONFIG}",
@@ -215,7 +217,7 @@ def ssh_config(relay: Relay, inventory_dir: Path) -> str:
 
 
 def sync(inventory_dir: Path, relay: Relay | None = None) -> Relay:
-    """Regenerate relay_hosts.yml, relay_ssh_config and the relay's known_hosts."""
+    """Regenerate relay_hosts.yml, relay_ssh.cfg and the relay's known_hosts."""
     relay = relay or Relay.load(inventory_dir / BOX_LIST)
     if not relay.host:
         raise InventoryError(f"{inventory_dir / BOX_LIST}: no relay_host yet (enrol a box with --relay HOST)")
