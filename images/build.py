@@ -82,6 +82,9 @@ class Board:
     # Kernel command line for boards whose boot partition we fill ourselves (pc).
     cmdline: str = ""
     initramfs_modules: list[str] = field(default_factory=list)
+    # dpkg options for the bootstrap (rpi: keep the /etc/default/raspi-firmware the setup
+    # hook wrote instead of stopping at dpkg's conffile question).
+    dpkg_opts: list[str] = field(default_factory=list)
 
 
 BOARDS = {
@@ -97,6 +100,7 @@ BOARDS = {
         name="rpi-arm64", arch="arm64", machine="aarch64",
         packages=["linux-image-arm64", "raspi-firmware", "firmware-brcm80211", "wireless-regdb"],
         components="main non-free-firmware",
+        dpkg_opts=["force-confold"],
         # A short list: building the initramfs under emulation is what costs (machine.md).
         initramfs_modules=["ext4", "vfat", "nls_cp437", "nls_ascii", "mmc_block", "sdhci_iproc", "bcm2835",
                            "bcm2835_dma", "dwc2", "usb_storage", "uas", "smsc95xx", "lan78xx", "reset_raspberrypi",
@@ -302,8 +306,11 @@ class Build:
         return min(int(out), self.sde) if out else self.sde
 
     def bootstrap_key(self) -> str:
-        h = hashlib.sha256(json.dumps([BOOTSTRAP_RECIPE, self.board.name, self.packages(), self.bootstrap_sde,
-                                       self.board.initramfs_modules, self.board.components]).encode())
+        recipe: list[object] = [BOOTSTRAP_RECIPE, self.board.name, self.packages(), self.bootstrap_sde,
+                                self.board.initramfs_modules, self.board.components]
+        if self.board.dpkg_opts:  # only then: the other boards' cached tarballs stay valid
+            recipe.append(self.board.dpkg_opts)
+        h = hashlib.sha256(json.dumps(recipe).encode())
         # Not the lock: a cached bootstrap is checked against it like a fresh one.
         return h.hexdigest()[:16]
 
@@ -346,6 +353,7 @@ class Build:
             ]
             argv = ["mmdebstrap", "--variant=apt", "--format=tar", f"--architectures={self.board.arch}",
                     f"--include={','.join(self.packages())}", "--aptopt=Acquire::Retries \"3\""]
+            argv += [f"--dpkg-opt={o}" for o in self.board.dpkg_opts]
             argv += [f"--setup-hook={h}" for h in setup]
             argv += [f"--essential-hook={h}" for h in essential]
             argv += [f"--customize-hook={h}" for h in customize]
