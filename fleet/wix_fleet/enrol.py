@@ -149,8 +149,10 @@ def make_key(keys_dir: Path, box: str) -> Path:
 
 
 def _known_hosts_names(relay: Relay) -> str:
-    # OpenSSH looks the relay up as HostName (with [..]:port off 22); so does paramiko.
-    return relay.host if relay.ssh_port == 22 else f"{relay.host},[{relay.host}]:{relay.ssh_port}"
+    # OpenSSH looks the relay up as HostName (as [host]:port off port 22); pyinfra's
+    # ProxyJump hop always asks paramiko for [host]:port (the port comes from the ssh
+    # config as text, so even 22 counts as "not 22"). Both names, one key.
+    return f"{relay.host},[{relay.host}]:{relay.ssh_port}"
 
 
 def hosts_yaml(relay: Relay) -> str:
