@@ -353,7 +353,7 @@ class Build:
             ]
             argv = ["mmdebstrap", "--variant=apt", "--format=tar", f"--architectures={self.board.arch}",
                     f"--include={','.join(self.packages())}", "--aptopt=Acquire::Retries \"3\""]
-            argv += [f"--dpkg-opt={o}" for o in self.board.dpkg_opts]
+            argv += [f"--dpkgopt={o}" for o in self.board.dpkg_opts]
             argv += [f"--setup-hook={h}" for h in setup]
             argv += [f"--essential-hook={h}" for h in essential]
             argv += [f"--customize-hook={h}" for h in customize]
