@@ -354,6 +354,9 @@ class Build:
             argv = ["mmdebstrap", "--variant=apt", "--format=tar", f"--architectures={self.board.arch}",
                     f"--include={','.join(self.packages())}", "--aptopt=Acquire::Retries \"3\""]
             argv += [f"--dpkgopt={o}" for o in self.board.dpkg_opts]
+            if self.board.dpkg_opts:
+                # mmdebstrap leaves them in the root for good; they are for this install only.
+                customize.insert(0, 'rm -f "$1/etc/dpkg/dpkg.cfg.d/99mmdebstrap"')
             argv += [f"--setup-hook={h}" for h in setup]
             argv += [f"--essential-hook={h}" for h in essential]
             argv += [f"--customize-hook={h}" for h in customize]
