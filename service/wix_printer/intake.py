@@ -18,7 +18,7 @@ import msgspec
 
 from .config import Config
 from .store import OrderRow, Store, SyncTx
-from .wix.model import Order, normalize, order_from_raw
+from .wix.model import Order, normalize, order_from_stored
 
 log = logging.getLogger(__name__)
 
@@ -162,7 +162,7 @@ class Intake:
             elif old is not None and old.printed_raw and any(
                 j.kind in ORDER_KINDS and j.state in RENDERED_STATES for j in jobs
             ):
-                changes = self.diff(order_from_raw(json.loads(old.printed_raw)), order)
+                changes = self.diff(order_from_stored(old.printed_raw), order)
                 if changes:
                     revision += 1
                     # A newer change slip supersedes one not yet printed: it lists

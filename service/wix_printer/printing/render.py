@@ -12,7 +12,7 @@ from ..receipts import Document, Feed, Rule, Text, build_receipt, diff_orders, t
 from ..receipts.context import RenderContext
 from ..receipts.i18n import BANNER_REPRINT_UNCERTAIN, lang_of
 from ..store import Job, OrderRow
-from ..wix.model import Order, order_from_raw
+from ..wix.model import Order, order_from_stored
 
 
 def _lang(config: Config) -> str:
@@ -76,7 +76,7 @@ def make_renderer(config: Config, clock: Callable[[], float] = time.time) -> Cal
             return test_page(config, datetime.fromtimestamp(clock(), UTC))
         if row is None:
             raise ValueError(f"order {job.order_id} is missing from the store")
-        order = filtered(order_from_raw(json.loads(row.raw)), config.wix.app_id_filter)
+        order = filtered(order_from_stored(row.raw), config.wix.app_id_filter)
         ctx = RenderContext.from_config(config, now=datetime.fromtimestamp(clock(), UTC))
         changes = json.loads(job.detail)["changes"] if job.kind == "change" and job.detail else None
         doc = build_receipt(job.kind, order, ctx, banner=job.banner, changes=changes)  # type: ignore[arg-type]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import logging
 import os
@@ -17,6 +18,7 @@ import random
 import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import NamedTuple
 
 from ..config import PrinterConfig, RecoveryConfig, StoreConfig
 from ..store import Job, OrderRow, Store, SyncTx
@@ -61,6 +63,14 @@ class PrinterMonitor:
     def as_dict(self) -> dict[str, object]:
         return {"state": str(self.state), "since": self.since, "last_error": self.last_error,
                 "last_ok_at": self.last_ok_at, "paper_near_end": self.paper_near_end}
+
+
+class Taken(NamedTuple):
+    """A claimed job; `payload` is None when it is not to be sent (dead-lettered, held, unrenderable)."""
+
+    job: Job
+    payload: bytes | None
+    pid: str
 
 
 def encode_pid(n: int) -> str:
@@ -118,6 +128,8 @@ class PrintWorker:
         # Jobs may be uncertain after a restart; afterwards only when we marked one.
         self._maybe_uncertain = True
         self._status_checked = 0.0
+        # Confirmed by the printer, `printed` not committed yet (see _take).
+        self._done_pending: Job | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -155,23 +167,27 @@ class PrintWorker:
                 st = await self._printer_status(conn)
                 self.monitor.from_status(st)
                 if not st.can_print:
+                    await self._flush_done()
                     # The printer keeps what it has; wait for it instead of sending more.
                     await self._idle(1.0)
                     continue
                 backoff = 0.1
-                if self._maybe_uncertain and await self._resolve_uncertain(conn):
-                    continue
+                if self._maybe_uncertain:
+                    await self._flush_done()
+                    if await self._resolve_uncertain(conn):
+                        continue
                 if self.limiter is not None and await self.store.has_due_jobs():
+                    await self._flush_done()
                     await self.limiter.acquire()
-                job = await self.store.claim(self.lease)
-                if job is None:
+                taken = await self._take()
+                if taken is None:
                     # Idle: look at the printer again in a second, or at once when woken.
                     await self._idle(1.0)
                     continue
-                if await self._held_back(job):
-                    continue
-                await self._print(conn, job)
+                if taken.payload is not None:
+                    await self._print(conn, taken)
             except PrinterGone as e:
+                await self._flush_done()
                 self.monitor.set(PrinterState.UNREACHABLE, str(e))
                 await self._drop_connection()
                 # Probe twice a second while the printer is away (a refused connect costs
@@ -182,7 +198,9 @@ class PrintWorker:
                 raise
             except Exception:  # a bug must not stop the printer for the rest of the day
                 log.exception("print worker iteration failed")
+                await self._flush_done()
                 await asyncio.sleep(1.0)
+        await self._flush_done()
         await self._drop_connection()
 
     async def _printer_status(self, conn: Connection) -> Status:
@@ -227,51 +245,70 @@ class PrintWorker:
         return encode_pid(self._pid_seq)
 
     # --- one job ------------------------------------------------------------------------
-    async def _held_back(self, job: Job) -> bool:
-        """Dead-letter a job that keeps failing; hold one that waited out an outage and is stale."""
+    # A ticket costs one commit: the transaction that claims it also renders it, stores the
+    # exact bytes and process id (before anything is sent), and marks the previous ticket
+    # printed. That previous confirmation waits for this commit only on the fast path
+    # (printer fine, nothing uncertain, no pacing): every other branch of the loop flushes
+    # it first, so it is never held across a wait. A crash in between costs what it cost
+    # before: a `sending` job with a process id, settled at start-up.
+    async def _take(self) -> Taken | None:
+        done, self._done_pending = self._done_pending, None
+        try:
+            taken = await self.store.write(functools.partial(self._take_tx, done))
+        except BaseException:
+            self._done_pending = done
+            raise
+        if done is not None:
+            await self._after_done(done)
+        return taken
+
+    def _take_tx(self, done: Job | None, tx: SyncTx) -> Taken | None:
+        """On the database thread, inside one IMMEDIATE transaction."""
+        if done is not None:
+            tx.set_state(done.id, "printed", printed_at=tx.now, lease_until=None, last_error=None)
+        job = tx.claim(self.lease)
+        if job is None:
+            return None
         if job.attempts > self.recovery.max_print_attempts:
+            # Dead-letter a job that keeps failing: visible and retryable, not retried forever.
             why = f"gave up after {job.attempts - 1} attempts: {job.last_error or 'unknown error'}"
             log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, why)
-            await self.store.fail(job.id, why, retry_in=None)
-            return True
-        waited = self.clock() - (job.received_at or job.created_at)
-        if self.stale_check is None or job.kind not in ORDER_KINDS or waited < self.recovery.stale_after_minutes * 60:
-            return False
-        order = await self.store.get_order(job.order_id)
-        reason = self.stale_check(job, order) if order is not None else None
-        if reason is None:
-            return False
-        log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, reason)
-        await self.store.write(lambda tx: tx.hold(job.id, reason))
-        return True
-
-    async def _prepare(self, job: Job) -> tuple[bytes, str] | None:
-        """Render and persist the exact bytes and process id before anything is sent."""
-        order = await self.store.get_order(job.order_id)
+            tx.set_state(job.id, "failed", last_error=why, lease_until=None)
+            return Taken(job, None, "")
+        order = tx.get_order(job.order_id)
+        reason = self._stale_reason(job, order, tx.now)
+        if reason is not None:
+            log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, reason)
+            tx.hold(job.id, reason)
+            return Taken(job, None, "")
         try:
             payload = self.render(job, order)
         except Exception as e:
             log.exception("rendering job %s failed", job.id)
-            await self.store.fail(job.id, f"render failed: {e}", retry_in=None)
-            return None
+            tx.set_state(job.id, "failed", last_error=f"render failed: {e}", lease_until=None)
+            return Taken(job, None, "")
         pid = self._next_pid()
+        tx.set_state(job.id, "sending", payload=payload, process_id=pid, sent_at=tx.now,
+                     lease_until=tx.now + self.lease)
+        if order is not None and job.kind in ORDER_KINDS:
+            tx.set_printed_raw(order.id, order.raw)
+        elif order is not None and job.kind == "change" and job.detail:
+            tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
+        return Taken(job, payload, pid)
 
-        def persist(tx: SyncTx) -> None:
-            tx.set_state(job.id, "sending", payload=payload, process_id=pid, sent_at=tx.now,
-                         lease_until=tx.now + self.lease)
-            if order is not None and job.kind in ORDER_KINDS:
-                tx.set_printed_raw(order.id, order.raw)
-            elif order is not None and job.kind == "change" and job.detail:
-                tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
+    def _stale_reason(self, job: Job, order: OrderRow | None, now: float) -> str | None:
+        """An order that waited out an outage and is too old is held for a human."""
+        waited = now - (job.received_at or job.created_at)
+        if self.stale_check is None or order is None or job.kind not in ORDER_KINDS:
+            return None
+        if waited < self.recovery.stale_after_minutes * 60:
+            return None
+        return self.stale_check(job, order)
 
-        await self.store.write(persist)
-        return payload, pid
-
-    async def _print(self, conn: Connection, job: Job) -> None:
-        prepared = await self._prepare(job)
-        if prepared is None:
+    async def _print(self, conn: Connection, taken: Taken) -> None:
+        job, payload, pid = taken.job, taken.payload, taken.pid
+        if payload is None:
             return
-        payload, pid = prepared
         try:
             await conn.send(payload + process_id_command(pid))
             ok = await self._confirm(conn, job, pid)
@@ -279,7 +316,8 @@ class PrintWorker:
             await self._mark_uncertain(job, f"link lost mid-job: {e}")
             raise
         if ok:
-            await self._done(job)
+            # Committed with the next claim, or by _flush_done on any other path.
+            self._done_pending = job
         else:
             await self._mark_uncertain(job, "printer did not confirm the job")
 
@@ -325,6 +363,20 @@ class PrintWorker:
 
     async def _done(self, job: Job) -> None:
         await self.store.complete(job.id)
+        await self._after_done(job)
+
+    async def _flush_done(self) -> None:
+        """Commit a confirmed ticket's `printed` now, before the loop waits for anything."""
+        done, self._done_pending = self._done_pending, None
+        if done is None:
+            return
+        try:
+            await self._done(done)
+        except BaseException:
+            self._done_pending = done
+            raise
+
+    async def _after_done(self, job: Job) -> None:
         self.monitor.last_ok_at = self.clock()
         if self.on_printed:
             await self.on_printed(job)
@@ -374,17 +426,14 @@ class PrintWorker:
         # A file cannot say what it received before a crash: reprint under the banner.
         for stale in await self.store.jobs_in_state("uncertain", limit=20):
             await self._requeue_marked(stale)
-        claimed = await self.store.claim(self.lease)
-        if claimed is None:
+        taken = await self._take()
+        if taken is None:
             await self._idle(1.0)
             return
-        job = claimed
-        prepared = await self._prepare(job)
-        if prepared is None:
+        if taken.payload is None:
             return
-        path = Path(self.cfg.path)
-        await asyncio.to_thread(_append, path, prepared[0])
-        await self._done(job)
+        await asyncio.to_thread(_append, Path(self.cfg.path), taken.payload)
+        await self._done(taken.job)
 
 
 def _append(path: Path, data: bytes) -> None:

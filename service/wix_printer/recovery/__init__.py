@@ -23,7 +23,7 @@ from ..config import Config
 from ..printing.status import PrinterState
 from ..printing.worker import DrainLimiter, PrinterMonitor, PrintWorker
 from ..store import Job, OrderRow, RecoveryRun, Store, SyncTx
-from ..wix.model import order_from_raw
+from ..wix.model import order_from_stored
 
 log = logging.getLogger(__name__)
 
@@ -246,6 +246,6 @@ def stale_check(config: Config, now: float | None = None) -> Callable[[Job, Orde
     from ..intake import stale_reason
 
     def check(job: Job, order: OrderRow) -> str | None:
-        return stale_reason(order_from_raw(json.loads(order.raw)), now or time.time(), config)
+        return stale_reason(order_from_stored(order.raw), now or time.time(), config)
 
     return check

@@ -276,3 +276,10 @@ def normalize(obj: Any) -> Any:
 def order_from_raw(raw: dict[str, Any]) -> Order:
     """Decode a raw order dict (either naming style) into an Order; raises msgspec.ValidationError."""
     return msgspec.convert(normalize(raw), Order, str_keys=True)
+
+
+def order_from_stored(text: str | bytes) -> Order:
+    """An order as the store keeps it: intake normalised it before storing, so it decodes
+    straight from JSON. The worker does this for every receipt; walking the dict again in
+    Python cost about 1 ms per order."""
+    return msgspec.json.decode(text, type=Order)
