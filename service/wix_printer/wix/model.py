@@ -247,7 +247,8 @@ class Order(WixStruct, frozen=True):
         return not self.is_delivery
 
 
-_SDK_RENAMES = {"_id": "id", "_createdDate": "createdDate", "_updatedDate": "updatedDate"}
+_SDK_RENAMES = {"_id": "id", "_createdDate": "createdDate", "_updatedDate": "updatedDate",
+                "addressLine1": "addressLine"}
 
 
 def normalize(obj: Any) -> Any:
@@ -255,21 +256,28 @@ def normalize(obj: Any) -> Any:
 
     NFC first, because a note typed on a Mac arrives decomposed (a + combining
     diaeresis) and the printer's code page only has the composed characters.
+    This walks every node of every incoming order on the webhook path, so it is written
+    for speed: exact type checks, and ASCII strings (nearly all) are already NFC.
     """
-    if isinstance(obj, dict):
+    t = type(obj)
+    if t is str:
+        return obj if obj.isascii() else unicodedata.normalize("NFC", obj)
+    if t is dict:
         out: dict[str, Any] = {}
         for k, v in obj.items():
-            key = _SDK_RENAMES.get(str(k), str(k))
-            if key == "addressLine1":
-                key = "addressLine"
-            if key in out and k != key:
-                continue  # the REST name wins when a payload carries both
-            out[key] = normalize(v)
+            key = _SDK_RENAMES.get(k)
+            if key is None:
+                out[k] = normalize(v)
+            elif key not in obj:
+                out[key] = normalize(v)
+            # else: the payload carries both names; the REST one wins
         return out
-    if isinstance(obj, list):
+    if t is list:
         return [normalize(v) for v in obj]
-    if isinstance(obj, str):
+    if isinstance(obj, str):  # str subclasses, never from a JSON decoder
         return unicodedata.normalize("NFC", obj)
+    if isinstance(obj, dict | list):
+        return normalize(dict(obj) if isinstance(obj, dict) else list(obj))
     return obj
 
 
