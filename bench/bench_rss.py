@@ -1,11 +1,18 @@
 """Resident memory of the service process, idle and after ingesting orders, and what makes it up.
 
+All of it runs in a venv with only what a box installs (requirements.lock + the project,
+common.runtime_python(), on Debian's python3.11): with the dev extras, Litestar would find
+pydantic and load its plugin, which no box does.
+
 1. Idle: start `python -m wix_printer serve` (printer at a loopback port where nothing
    listens), wait 10 s, read VmRSS/VmHWM/RssAnon/RssFile from /proc/PID/status; 3 fresh
-   starts, median reported.
+   starts, median reported. Twice: webhook intake with no Wix API configured, and the
+   default `poll` intake searching a local fake Wix every 5 s (loads httpx and TLS).
 2. After ingest: one more fresh start, 2000 signed webhooks (8 keep-alive clients), 3 s
    pause, read again.
-3. Attribution: RSS of a bare interpreter, then of `python -c "import X"` for each heavy
+3. The floor: a minimal Litestar app (one route) under uvicorn with aiosqlite open, same
+   interpreter, with uvloop and with the stock asyncio loop.
+4. Attribution: RSS of a bare interpreter, then of `python -c "import X"` for each heavy
    dependency on its own (delta over the bare interpreter), and the list of top-level
    packages the service actually has in sys.modules after `create_app()` (measured in a child
    that builds the app from the same config but does not serve). Plus `-X importtime` top
@@ -37,12 +44,13 @@ from common import (
     new_signer,
     presign,
     proc_status,
+    runtime_python,
     table,
     workdir,
 )
 
 TARGET_MB = 45.0
-MODULES = ["litestar", "uvicorn", "PIL.Image", "cryptography.hazmat.primitives.asymmetric.rsa", "httpx",
+MODULES = ["litestar", "uvicorn", "uvloop", "PIL.Image", "cryptography.hazmat.primitives.asymmetric.rsa", "httpx",
            "msgspec", "aiosqlite", "babel.numbers", "jinja2", "escpos.printer", "zoneinfo"]
 
 RSS_SNIPPET = textwrap.dedent("""
@@ -57,8 +65,39 @@ def mb(kib: float) -> float:
     return kib / 1024
 
 
+PY = sys.executable  # main() switches to the runtime-only venv
+
+FLOOR_APP = textwrap.dedent("""
+    import asyncio, sys, aiosqlite, uvicorn
+    from litestar import Litestar, get
+
+    @get("/x")
+    async def x() -> dict[str, int]:
+        return {"a": 1}
+
+    async def opened() -> None:
+        global db
+        db = await aiosqlite.connect(sys.argv[2])
+
+    uvicorn.run(Litestar([x], on_startup=[opened]), host="127.0.0.1", port=int(sys.argv[1]),
+                log_level="warning", loop=sys.argv[3], access_log=False)
+""")
+
+
+def floor_rss(d: Path, loop: str, idle: float) -> dict[str, int]:
+    port = free_port()
+    proc = subprocess.Popen([PY, "-c", FLOOR_APP, str(port), str(d / f"floor-{loop}.db"), loop],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL, cwd=d)
+    try:
+        time.sleep(idle)
+        return proc_status(proc.pid)
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
 def child(code: str) -> dict[str, object]:
-    out = subprocess.run([sys.executable, "-c", RSS_SNIPPET + code], capture_output=True, text=True,
+    out = subprocess.run([PY, "-c", RSS_SNIPPET + code], capture_output=True, text=True,
                          check=True, timeout=120)
     result: dict[str, object] = json.loads(out.stdout.strip().splitlines()[-1])
     return result
@@ -126,7 +165,7 @@ def importtime_top(config: Path, n: int = 15) -> list[tuple[str, float]]:
     """Self time of every imported module, summed per top-level package."""
     code = ("import uvicorn\nfrom wix_printer.config import load_config\nfrom wix_printer.app import create_app\n"
             f"create_app(load_config({str(config)!r}))\n")
-    out = subprocess.run([sys.executable, "-X", "importtime", "-c", code], capture_output=True, text=True,
+    out = subprocess.run([PY, "-X", "importtime", "-c", code], capture_output=True, text=True,
                          check=True, timeout=120)
     tops: dict[str, float] = {}
     for line in out.stderr.splitlines():
@@ -137,7 +176,7 @@ def importtime_top(config: Path, n: int = 15) -> list[tuple[str, float]]:
     return sorted(tops.items(), key=lambda kv: -kv[1])[:n]
 
 
-CHAIN = ["msgspec", "cryptography.hazmat.primitives.asymmetric.rsa", "aiosqlite", "zoneinfo", "yaml",
+CHAIN = ["msgspec", "aiosqlite", "zoneinfo", "yaml",
          "babel.numbers", "PIL.Image", "uvicorn", "litestar", "wix_printer.intake", "wix_printer.printing.render",
          "wix_printer.app"]
 
@@ -156,7 +195,7 @@ app = create_app(load_config({str(config)!r}))
 x = rss(); steps.append(['create_app(config)', x['VmRSS'], x['RssAnon'], len(sys.modules)])
 print(json.dumps(steps))
 """
-    out = subprocess.run([sys.executable, "-c", RSS_SNIPPET + code], capture_output=True, text=True,
+    out = subprocess.run([PY, "-c", RSS_SNIPPET + code], capture_output=True, text=True,
                          check=True, timeout=120)
     steps = json.loads(out.stdout.strip().splitlines()[-1])
     rows: list[list[object]] = []
@@ -191,19 +230,40 @@ def main() -> None:
     ap.add_argument("--orders", type=int, default=2000)
     ap.add_argument("--repeats", type=int, default=3)
     args = ap.parse_args()
+    global PY
+    PY = runtime_python()
+    log(f"runtime-only venv: {PY}")
     signer = new_signer()
     pub = signer.public_key_pem()
     idle: list[dict[str, int]] = []
+    polling: list[dict[str, int]] = []
     with workdir("rss") as d:
         for i in range(args.repeats):
-            svc = ServiceProc(d / f"idle{i}", pub, network_printer(free_port()))
+            svc = ServiceProc(d / f"idle{i}", pub, network_printer(free_port()), python=PY)
             with svc:
                 time.sleep(max(0.0, args.idle - (time.monotonic() - svc.started_at)))
                 idle.append(proc_status(svc.pid))
             log(f"idle run {i + 1}: {idle[-1]}")
+        wix_port = free_port()
+        fake = subprocess.Popen([sys.executable, "-m", "wix_printer", "fakewix", "--port", str(wix_port),
+                                 "--api-key", "k", "--site-id", "s", "--generate", "20"],
+                                stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            time.sleep(2)
+            wix = f'api_key = "k"\nsite_id = "s"\nbase_url = "http://127.0.0.1:{wix_port}"\nintake = "poll"\n'
+            for i in range(args.repeats):
+                svc = ServiceProc(d / f"poll{i}", pub, network_printer(free_port()), wix=wix, python=PY)
+                with svc:
+                    time.sleep(max(0.0, args.idle - (time.monotonic() - svc.started_at)))
+                    polling.append(proc_status(svc.pid))
+                log(f"polling run {i + 1}: {polling[-1]}")
+        finally:
+            fake.terminate()
+            fake.wait(10)
+        floors = {loop: floor_rss(d, loop, args.idle) for loop in ("uvloop", "asyncio")}
         log(f"signing {args.orders} tokens ...")
         tokens = [t for _, _, t in presign(signer.private_key_pem(), "rss", args.orders)]
-        svc = ServiceProc(d / "loaded", pub, network_printer(free_port()))
+        svc = ServiceProc(d / "loaded", pub, network_printer(free_port()), python=PY)
         with svc:
             time.sleep(2)
             before = proc_status(svc.pid)
@@ -220,18 +280,26 @@ def main() -> None:
         it = importtime_top(config)
         chain = import_chain(config)
 
-    def med(key: str) -> float:
-        return mb(statistics.median(r[key] for r in idle))
+    def row(label: str, runs: list[dict[str, int]]) -> list[object]:
+        def med(key: str) -> float:
+            return mb(statistics.median(r[key] for r in runs))
+
+        return [f"{label}, {args.idle:g} s after start (median of {len(runs)})", f"{med('VmRSS'):.1f}",
+                f"{med('VmHWM'):.1f}", f"{med('RssAnon'):.1f}", f"{med('RssFile'):.1f}",
+                " / ".join(f"{mb(r['VmRSS']):.1f}" for r in runs), "PASS" if med("VmRSS") < TARGET_MB else "FAIL"]
 
     rows = [
-        [f"idle, {args.idle:g} s after start (median of {len(idle)})", f"{med('VmRSS'):.1f}", f"{med('VmHWM'):.1f}",
-         f"{med('RssAnon'):.1f}", f"{med('RssFile'):.1f}", " / ".join(f"{mb(r['VmRSS']):.1f}" for r in idle),
-         "PASS" if med("VmRSS") < TARGET_MB else "FAIL"],
+        row("idle, webhook intake, no Wix API", idle),
+        row("idle, poll intake (searching a fake Wix every 5 s)", polling),
         [f"after {ok} orders ingested ({ok / took:.0f}/s), +3 s", f"{mb(after['VmRSS']):.1f}",
          f"{mb(after['VmHWM']):.1f}", f"{mb(after['RssAnon']):.1f}", f"{mb(after['RssFile']):.1f}",
          f"before ingest {mb(before['VmRSS']):.1f}", "PASS" if mb(after["VmRSS"]) < TARGET_MB else "FAIL"],
     ]
-    print(f"\nMachine: {machine()}\n")
+    for loop, st in floors.items():
+        rows.append([f"floor: minimal Litestar app + aiosqlite, loop={loop}", f"{mb(st['VmRSS']):.1f}",
+                     f"{mb(st['VmHWM']):.1f}", f"{mb(st['RssAnon']):.1f}", f"{mb(st['RssFile']):.1f}", "1 run",
+                     "PASS" if mb(st["VmRSS"]) < TARGET_MB else "FAIL"])
+    print(f"\nMachine: {machine()}; interpreter {PY}\n")
     print(f"Service RSS in MiB (target VmRSS < {TARGET_MB:g} MB)\n")
     print(table(["state", "VmRSS", "VmHWM", "RssAnon", "RssFile", "runs", "target"], rows))
     print("\nWhere it comes from: RSS of `python -c 'import X'` alone (MiB; delta over a bare interpreter; "

@@ -10,6 +10,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import copy
+import hashlib
 import json
 import math
 import multiprocessing as mp
@@ -125,7 +126,9 @@ def network_printer(port: int) -> str:
 class ServiceProc:
     """`python -m wix_printer serve --config ...` on a free loopback port, in its own session."""
 
-    def __init__(self, workdir: Path, public_pem: str, printer_section: str, extra: str = "") -> None:
+    def __init__(self, workdir: Path, public_pem: str, printer_section: str, extra: str = "",
+                 wix: str = "", python: str = sys.executable) -> None:
+        self.python = python
         self.dir = workdir
         self.dir.mkdir(parents=True, exist_ok=True)
         self.port = free_port()
@@ -143,6 +146,7 @@ backup_dir = "{workdir / 'backups'}"
 [wix]
 public_key = "{pem}"
 instance_id = "site-1"
+{wix}
 [printer]
 {printer_section}
 [restaurant]
@@ -166,11 +170,11 @@ timezone = "Europe/Berlin"
     def start(self, timeout: float = 30.0) -> ServiceProc:
         self._fh = self.log.open("ab")
         self.started_at = time.monotonic()
-        cmd = [sys.executable, "-m", "wix_printer", "serve", "--config", str(self.config)]
+        cmd = [self.python, "-m", "wix_printer", "serve", "--config", str(self.config)]
         if os.environ.get("BENCH_PROFILE"):
             # cProfile of the main thread, written to <workdir>/serve.prof on SIGTERM (uvicorn
             # re-raises the signal after shutdown; our handler turns it into SystemExit).
-            cmd = [sys.executable, "-c", (
+            cmd = [self.python, "-c", (
                 "import cProfile, signal, sys\n"
                 "signal.signal(signal.SIGTERM, lambda *a: sys.exit(0))\n"
                 "from wix_printer.cli import main\n"
@@ -444,3 +448,32 @@ def db_rows(db: Path, sql: str, args: Sequence[Any] = ()) -> list[tuple[Any, ...
 
 def log(msg: str) -> None:
     print(msg, file=sys.stderr, flush=True)
+
+
+def runtime_python() -> str:
+    """A venv with only what a box installs (requirements.lock + the project as a wheel, no
+    dev tools), on Debian's own python3.11 when there is one (the box's interpreter).
+
+    Memory must be measured there: with the dev extras installed, Litestar finds pydantic
+    and loads its plugin, which a box never does. Built once per lock file in var/bench/.
+    """
+    root = Path(__file__).resolve().parents[1]
+    base = "/usr/bin/python3.11" if Path("/usr/bin/python3.11").exists() else sys.executable
+    lock = (root / "requirements.lock").read_bytes() + (root / "pyproject.toml").read_bytes()
+    tag = hashlib.sha256(lock + base.encode()).hexdigest()[:12]
+    venv = root / "var" / "bench" / f"runtime-{tag}"
+    py = venv / "bin" / "python"
+    if not (venv / ".ok").exists():
+        shutil.rmtree(venv, ignore_errors=True)
+        uv = str(Path(sys.executable).with_name("uv"))
+        subprocess.run([base, "-m", "venv", str(venv)], check=True)
+        subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "-r", str(root / "requirements.lock")],
+                       check=True)
+        subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "--no-deps", "--reinstall-package",
+                        "wix-printer", str(root)], check=True)
+        (venv / ".ok").write_text("ok\n")
+    else:
+        # The service code changes between runs; the dependencies only with the lock.
+        subprocess.run([str(Path(sys.executable).with_name("uv")), "pip", "install", "--python", str(py), "-q",
+                        "--no-deps", "--reinstall-package", "wix-printer", str(root)], check=True)
+    return str(py)
