@@ -73,6 +73,11 @@ def cmd_demo(args: argparse.Namespace) -> int:
     base = Path(args.dir).resolve()
     paper = base / "paper"
     paper.mkdir(parents=True, exist_ok=True)
+    if not args.keep:
+        # Every demo starts from an empty queue and paper roll, so the sample orders print
+        # again and the folder holds only this run's receipts.
+        for old in [*base.glob("queue.db*"), *paper.glob("*.bin"), *paper.glob("*.png"), *paper.glob("*.txt")]:
+            old.unlink(missing_ok=True)
     printer_port = args.printer_port
     cfg_path = base / "config.toml"
     cfg_path.write_text(
@@ -333,6 +338,8 @@ def build_parser(command: str | None = None) -> argparse.ArgumentParser:
     p.add_argument("--dir", default="var/demo", help="state folder (default var/demo)")
     p.add_argument("--port", type=int, default=8080, help="HTTP port (default 8080)")
     p.add_argument("--printer-port", type=int, default=9100, help="virtual printer port (default 9100)")
+    p.add_argument("--keep", action="store_true",
+                   help="continue the previous demo (its queue and receipts) instead of starting empty")
     p.set_defaults(func=cmd_demo)
 
     p = sub.add_parser("config", help="check or print configuration")

@@ -401,6 +401,10 @@ class VirtualPrinter:
         try:
             async with self._session_lock:
                 await self._session(reader, writer)
+        except asyncio.CancelledError:
+            # Shutdown. Python 3.11's start_server callback calls exception() on a
+            # cancelled handler task and logs a bogus traceback; end normally instead.
+            pass
         finally:
             self._session_tasks.discard(task)
             writer.close()
