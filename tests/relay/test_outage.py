@@ -33,6 +33,7 @@ def printed_once(fleet: topo.Fleet, box: str, order: dict[str, str]) -> bool:
 def test_link_down_then_back_tunnel_heals_within_30s(fleet: topo.Fleet) -> None:
     assert webhook_path_up(fleet, A)
     veth = fleet.host_veth(A)
+    since = fleet.boxes[A].exec("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
     orders = []
     topo.sh("ip", "link", "set", veth, "down")
     t_down = time.monotonic()
@@ -54,6 +55,9 @@ def test_link_down_then_back_tunnel_heals_within_30s(fleet: topo.Fleet) -> None:
     print(f"\nlink down {t_up - t_down:.1f} s; tunnel back {back:.1f} s after the link "
           f"({time.monotonic() - t_down:.1f} s after the cut)")
     assert back < 30
+    # a new connection, not the old one surviving: the box's ssh gave the dead link up itself
+    log = fleet.boxes[A].exec("journalctl", "-u", "wix-tunnel", "--since", since, "--no-pager").stdout
+    assert "not responding" in log, log[-2000:]
     for o in orders:
         topo.wait(lambda o=o: printed_once(fleet, A, o), 30, f"order {o['number']} taken during the cut")
     # the box's first order after the outage still arrives by webhook as well
