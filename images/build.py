@@ -232,24 +232,38 @@ def keep_binfmt(board: Board, logfile: Path) -> None:
     """Re-registers qemu-aarch64 whenever it vanishes during the build. systemd flushes every
     binfmt_misc registration of the kernel when it boots (systemd-binfmt writes -1 to
     binfmt_misc/status), and a systemd booting in a container on the same machine (the fleet
-    tests' podman boxes) does that to the host's too; each flush would otherwise kill the
-    arm64 build with "Exec format error"."""
+    and relay tests' podman boxes) does that to the host's too; any arm64 program started
+    before the registration is back fails with "Exec format error" and kills the build. So
+    the watch is tight (2 ms) and re-registers by writing the register file directly; it
+    narrows the window, it cannot close it (docs/image.md)."""
     if board.arch == "amd64":
         return
-    entry = Path("/proc/sys/fs/binfmt_misc/qemu-aarch64")
+    binfmt = Path("/proc/sys/fs/binfmt_misc")
+    entry = binfmt / "qemu-aarch64"
+    rule = entry.read_text().splitlines() if entry.exists() else []
+    fields = dict(line.split(" ", 1) for line in rule if " " in line)
+    if not {"interpreter", "magic", "mask"} <= fields.keys():
+        return
+
+    def esc(hexstr: str) -> str:
+        return "".join(f"\\x{hexstr[i:i + 2]}" for i in range(0, len(hexstr), 2))
+
+    flags = fields.get("flags:", "").strip()
+    register = (f":qemu-aarch64:M::{esc(fields['magic'])}:{esc(fields['mask'])}:"
+                f"{fields['interpreter']}:{flags}")
 
     def watch() -> None:
         while True:
             if not entry.exists():
-                try:
-                    ensure_binfmt(board)
-                    note = "re-registered"
-                except SystemExit as e:
-                    note = f"could not re-register: {e}"
+                with suppress(OSError):
+                    (binfmt / "register").write_text(register)
+                if not entry.exists():
+                    with suppress(SystemExit):
+                        ensure_binfmt(board)
                 with logfile.open("a") as fh:
-                    fh.write(f"\n[images/build] qemu-aarch64 binfmt registration vanished "
-                             f"(something flushed binfmt_misc); {note}\n")
-            time.sleep(0.1)
+                    fh.write(f"\n[images/build] qemu-aarch64 binfmt registration vanished (something flushed "
+                             f"binfmt_misc); {'re-registered' if entry.exists() else 'could not re-register'}\n")
+            time.sleep(0.002)
 
     threading.Thread(target=watch, daemon=True, name="binfmt").start()
 
@@ -638,6 +652,7 @@ def main(argv: list[str] | None = None) -> int:
     # Hashed now: a commit during the build must not make its image look current.
     stamp = inputs_hash(board.name)
     log(f"building {board.name} (SOURCE_DATE_EPOCH={b.sde}, log: {logfile})")
+    ensure_binfmt(board)
     keep_binfmt(board, logfile)
     t0 = time.monotonic()
     with b.stage(1, "bootstrap", "mmdebstrap bookworm " + board.arch):
