@@ -140,6 +140,12 @@ class PrintWorker:
         if self._conn:
             await self._conn.close()
             self._conn = None
+        # A ticket the printer confirmed is committed as printed before the process ends,
+        # or the next start would reprint it under the duplicate banner.
+        try:
+            await self._flush_done()
+        except Exception:
+            log.exception("could not record the last printed ticket at shutdown")
 
     # --- main loop ----------------------------------------------------------------------
     async def run(self) -> None:
