@@ -26,6 +26,16 @@ def ssh(key: Path, user: str, *opts: str, cmd: tuple[str, ...] = (), timeout: fl
     return subprocess.run(argv, text=True, capture_output=True, timeout=timeout, stdin=subprocess.DEVNULL)
 
 
+def stop(p: subprocess.Popen[str] | subprocess.Popen[bytes]) -> None:
+    """End an ssh we started; on a loaded machine it may not manage SIGTERM at once."""
+    p.terminate()
+    try:
+        p.communicate(timeout=10)
+    except subprocess.TimeoutExpired:
+        p.kill()
+        p.communicate(timeout=10)
+
+
 def remote_forward(key: Path, spec: str) -> subprocess.CompletedProcess[str] | None:
     """-R spec with ExitOnForwardFailure: the finished process if the relay refused it,
     None if the forward stood (the process is then ended)."""
@@ -37,8 +47,7 @@ def remote_forward(key: Path, spec: str) -> subprocess.CompletedProcess[str] | N
         out, err = p.communicate(timeout=4)
         return subprocess.CompletedProcess(argv, p.returncode, out, err)
     except subprocess.TimeoutExpired:
-        p.terminate()
-        p.communicate(timeout=5)
+        stop(p)
         return None
 
 
@@ -76,8 +85,7 @@ def test_stolen_box_key_opens_only_its_own_forwards(fleet: topo.Fleet) -> None:
                 answer = b""
             assert answer == b"", "-L reached box B's service"
     finally:
-        p.terminate()
-        p.wait(5)
+        stop(p)
 
     # the key is good for nothing but the tunnel account
     for user in ("root", "wixjump"):
