@@ -499,7 +499,10 @@ class Build:
             shutil.copy2(kernel, self.bootfiles / "vmlinuz")
             shutil.copy2(initrd, self.bootfiles / "initrd.img")
             (self.bootfiles / "cmdline.txt").write_text(self.board.cmdline + "\n")
-        shutil.copy2(IMAGES / "files" / "wix-printer.toml", self.bootfiles / "wix-printer.toml")
+        template = self.bootfiles / "wix-printer.toml"
+        shutil.copy(IMAGES / "files" / "wix-printer.toml", template)
+        # Not the checkout's mtime (when git wrote the file, older or newer than the commit).
+        os.utime(template, (self.sde, self.sde))
         clamp_mtimes(r, self.sde)
         clamp_mtimes(self.bootfiles, self.sde)
 
