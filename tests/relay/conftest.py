@@ -8,6 +8,7 @@ set reuses them instead of building the fleet again (for working on the tests)."
 
 from __future__ import annotations
 
+import fcntl
 import os
 import shutil
 import time
@@ -33,8 +34,10 @@ def build(work: Path, wix: dict[str, topo.Wix], started: list[str]) -> topo.Flee
     with ThreadPoolExecutor(4) as pool:
         rel_f = pool.submit(topo.release_n, work)
         starts = {name: pool.submit(topo.start, img, name, ip) for name, ip in [topo.RELAY, *topo.BOXES.items()]}
-        started += list(starts)
-        nodes = {name: f.result() for name, f in starts.items()}
+        nodes = {}
+        for name, fut in starts.items():
+            nodes[name], cid = fut.result()
+            started.append(cid)
         release = rel_f.result()
     timings = {"boot_and_release_s": time.monotonic() - t0}
     # The bridge (and so the gateway address the fakes bind) exists once a container runs.
@@ -83,6 +86,11 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[topo.Fleet]:
     why = topo.missing_tools()
     if why:
         pytest.skip(why)
+    # One relay tier at a time on a machine: the containers, network and ports have fixed
+    # names, and a second run would take them from under the first.
+    boxes.CACHE.mkdir(parents=True, exist_ok=True)
+    lock = (boxes.CACHE / "relay-tier.lock").open("w")
+    fcntl.flock(lock, fcntl.LOCK_EX)
     t0 = time.monotonic()
     keep = bool(os.environ.get("WIX_KEEP_BOXES"))
     work = boxes.CACHE / "relay-work" if keep else tmp_path_factory.mktemp("relay")
@@ -106,6 +114,7 @@ def fleet(tmp_path_factory: pytest.TempPathFactory) -> Iterator[topo.Fleet]:
         for w in wix.values():
             w.stop()
         if not keep:
-            for name in started:
-                boxes.stop(name)
+            for cid in started:
+                topo.sh("podman", "rm", "-f", "-t", "0", cid, check=False)
             topo.remove_network()
+        lock.close()

@@ -9,7 +9,7 @@ import pytest
 
 from tests.relay import topology as topo
 
-pytestmark = [pytest.mark.relay, pytest.mark.slow, pytest.mark.timeout(900)]
+pytestmark = [pytest.mark.relay, pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(900)]
 
 A, B = "wix-relay-a", "wix-relay-b"
 

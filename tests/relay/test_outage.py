@@ -12,7 +12,7 @@ import pytest
 from tests.ansible import boxes
 from tests.relay import topology as topo
 
-pytestmark = [pytest.mark.relay, pytest.mark.slow, pytest.mark.timeout(600)]
+pytestmark = [pytest.mark.relay, pytest.mark.vm, pytest.mark.slow, pytest.mark.timeout(600)]
 
 A, B = "wix-relay-a", "wix-relay-b"
 

@@ -51,16 +51,18 @@ def ensure_network() -> None:
 
 
 def remove_network() -> None:
-    sh("podman", "network", "rm", "-f", NETWORK, check=False)
+    # Without -f: a network someone else's container still uses stays.
+    sh("podman", "network", "rm", NETWORK, check=False)
 
 
-def start(img: str, name: str, ip: str) -> boxes.Box:
+def start(img: str, name: str, ip: str) -> tuple[boxes.Box, str]:
+    """(the box, its container id): teardown removes by id, never a namesake."""
     sh("podman", "rm", "-f", "-t", "0", name, check=False)
-    sh("podman", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", ip,
-       "--privileged", "--pull=never", "--systemd=always", img, "/sbin/init")
+    cid = sh("podman", "run", "-d", "--name", name, "--hostname", name, "--network", NETWORK, "--ip", ip,
+             "--privileged", "--pull=never", "--systemd=always", img, "/sbin/init").stdout.strip()
     box = boxes.Box(name, ip)
     wait_port(ip, 22, 60, banner=b"SSH")
-    return box
+    return box, cid
 
 
 def wait_port(host: str, port: int, timeout: float, banner: bytes | None = None) -> float:
