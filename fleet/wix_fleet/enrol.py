@@ -281,7 +281,8 @@ def enrol(inventory_dir: Path, box: str, *, keys_dir: Path, relay_host: str | No
                                  "(on the relay: cat /etc/ssh/ssh_host_ed25519_key.pub)")
         relay.host_key = key
     if jump_key is not None:
-        relay.jump_key = jump_key
+        # ssh reads a relative IdentityFile from wherever it runs; ~ stays ~ (portable).
+        relay.jump_key = jump_key if jump_key.startswith("~") else str(Path(jump_key).absolute())
     if not relay.host or not relay.host_key:
         raise InventoryError("the first box needs --relay HOST and --relay-host-key 'ssh-ed25519 AAAA...'")
     if relay.jump_key:
