@@ -86,5 +86,9 @@ def test_bootstrap_twice_gives_the_same_root(pc_image: vm.Built) -> None:
     if not same_bytes:
         a, b = tar_members(cached), tar_members(fresh)
         differ = sorted(n for n in a.keys() | b.keys() if a.get(n) != b.get(n))
-        assert not differ, [(n, a.get(n), b.get(n)) for n in differ[:20]]
+        # openssh-server's postinst makes random host keys; the clean stage removes them
+        # (every box makes its own at first boot), so they never reach an image.
+        random_by_design = [n for n in differ if n.startswith("./etc/ssh/ssh_host_")]
+        print(f"members that differ: {len(differ)}, of them random by design: {random_by_design}")
+        assert set(differ) == set(random_by_design), [(n, a.get(n), b.get(n)) for n in differ[:20]]
     shutil.rmtree(vm.IMAGES / "repro-bootstrap", ignore_errors=True)
