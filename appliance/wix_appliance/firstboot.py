@@ -93,6 +93,7 @@ SCHEMA: dict[str, dict[str, Key]] = {
         "api_key": Key(str, secret=True),
         "site_id": Key(str),
         "instance_id": Key(str),
+        "intake": Key(str, choices=("poll", "webhook", "both")),
         "poll_interval": Key((int, float), hint="seconds, 0 = webhooks only"),
         # For test boxes and the relay: where the Wix API answers.
         "base_url": Key(str, hint='e.g. "https://www.wixapis.com"'),
@@ -277,7 +278,7 @@ def role_vars(s: dict[str, dict[str, Any]], defaults: Mapping[str, Any], old_sec
     put("base_timezone", box.get("timezone"))
     put("printer_service_restaurant_timezone", box.get("timezone"))
     v["base_ssh_authorized_keys"] = [k.strip() for k in box.get("ssh_keys", [])]
-    for k in ("public_key", "site_id", "instance_id", "poll_interval", "base_url"):
+    for k in ("public_key", "site_id", "instance_id", "intake", "poll_interval", "base_url"):
         put(f"printer_service_wix_{k}", wix.get(k))
     for k in ("kind", "host", "port"):
         put(f"printer_service_printer_{k}", printer.get(k))

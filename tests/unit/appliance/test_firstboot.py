@@ -131,6 +131,8 @@ def test_the_shipped_template_is_valid_and_applies_image_defaults(box: fb.Paths)
     cfg = tomllib.loads(box.at("etc/wix-printer/config.toml").read_text())
     assert cfg["http"]["host"] == "0.0.0.0"
     assert cfg["printer"]["kind"] == "network"
+    # Polling by default, at the service's own interval for it (every few seconds).
+    assert cfg["wix"]["intake"] == "poll" and "poll_interval" not in cfg["wix"]
     assert ("grow",) in sysm.calls and ("ssh-keygen",) in sysm.calls
     assert (box.boot / fb.BOOT_FILE).read_text() == template()  # nothing secret to blank
 
@@ -219,6 +221,7 @@ def test_broken_file_changes_nothing_and_says_which_line(box: fb.Paths) -> None:
     (('enabled = false', 'enabled = true'), "mail.host: needed when [mail] enabled = true"),
     (('kind = "ethernet"', 'kind = "wifi"'), "network.wifi_country: Wi-Fi needs the two-letter country code"),
     (('name = ""', 'name = "Boxi'), "not valid TOML"),
+    (('intake = "poll"', 'intake = "push"'), "wix.intake: must be one of 'poll', 'webhook', 'both'"),
     (('public_key = ""', 'public_key = "-----BEGIN PUBLIC KEY-----\\nAAAA\\n-----END PUBLIC KEY-----"'),
      "the service refuses the result: wix-printer.toml: key `wix.public_key`: not a PEM public key"),
 ])
