@@ -184,7 +184,10 @@ class VM:
         k = mextract(self.disk, kernel.group(1), self.workdir / "kernel")
         i = mextract(self.disk, initrd.group(1), self.workdir / "initrd")
         dtb = mextract(self.disk, "bcm2837-rpi-3-b.dtb", self.workdir / "board.dtb")
-        cmdline = (mread(self.disk, "cmdline.txt") or "").strip()
+        # QEMU's raspi3b does not emulate the watchdog's timer: arming it (systemd does, with
+        # the base role's RuntimeWatchdogSec) resets the machine at once, so the emulated
+        # board runs without the watchdog driver. On a Pi the watchdog works as intended.
+        cmdline = (mread(self.disk, "cmdline.txt") or "").strip() + " modprobe.blacklist=bcm2835_wdt"
         # The Pi 3's console is the mini UART, QEMU's second serial port (ttyS1).
         return ["qemu-system-aarch64", "-M", "raspi3b", "-accel", "tcg,thread=multi", "-m", "1G", "-smp", "4",
                 "-nographic", "-monitor", "none", "-serial", "null", "-serial", f"file:{self.console}",
