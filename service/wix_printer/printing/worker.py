@@ -20,6 +20,8 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 from typing import NamedTuple
 
+import msgspec
+
 from ..config import PrinterConfig, RecoveryConfig, StoreConfig
 from ..store import Job, OrderRow, Store, SyncTx
 from .connection import Connection, PrinterGone, open_network
@@ -63,6 +65,24 @@ class PrinterMonitor:
     def as_dict(self) -> dict[str, object]:
         return {"state": str(self.state), "since": self.since, "last_error": self.last_error,
                 "last_ok_at": self.last_ok_at, "paper_near_end": self.paper_near_end}
+
+
+class _Verdict(NamedTuple):
+    action: str  # send | held | failed
+    why: str | None = None
+    payload: bytes | None = None
+
+
+def _peek(tx: SyncTx) -> tuple[Job, OrderRow | None] | None:
+    """The next due job as the claim will see it (attempts counted) and its order."""
+    job = tx.next_due()
+    if job is None:
+        return None
+    return msgspec.structs.replace(job, attempts=job.attempts + 1), tx.get_order(job.order_id)
+
+
+def _render_inputs(job: Job) -> tuple[object, ...]:
+    return (job.id, job.order_id, job.kind, job.banner, job.detail, job.attempts, job.last_error, job.revision)
 
 
 class Taken(NamedTuple):
@@ -251,16 +271,20 @@ class PrintWorker:
         return encode_pid(self._pid_seq)
 
     # --- one job ------------------------------------------------------------------------
-    # A ticket costs one commit: the transaction that claims it also renders it, stores the
-    # exact bytes and process id (before anything is sent), and marks the previous ticket
-    # printed. That previous confirmation waits for this commit only on the fast path
-    # (printer fine, nothing uncertain, no pacing): every other branch of the loop flushes
-    # it first, so it is never held across a wait. A crash in between costs what it cost
-    # before: a `sending` job with a process id, settled at start-up.
+    # A ticket costs one commit: the transaction that claims it also stores its exact bytes
+    # and process id (before anything is sent) and marks the previous ticket printed. The
+    # ticket is rendered just before, on this thread, from a read of the next due job, so
+    # the database thread (which webhooks wait for) only runs SQL; the claim then checks
+    # that the job and its order are still what was rendered. The previous ticket's
+    # confirmation waits for that commit only on the fast path (printer fine, nothing
+    # uncertain, no pacing): every other branch of the loop flushes it first. A crash in
+    # between costs what it cost before: a `sending` job with a process id, settled at start.
     async def _take(self) -> Taken | None:
+        peek = await self.store.read(_peek)
+        verdict = self._decide(*peek, self.clock()) if peek is not None else None
         done, self._done_pending = self._done_pending, None
         try:
-            taken = await self.store.write(functools.partial(self._take_tx, done))
+            taken = await self.store.write(functools.partial(self._take_tx, done, peek, verdict))
         except BaseException:
             self._done_pending = done
             raise
@@ -268,39 +292,57 @@ class PrintWorker:
             await self._after_done(done)
         return taken
 
-    def _take_tx(self, done: Job | None, tx: SyncTx) -> Taken | None:
-        """On the database thread, inside one IMMEDIATE transaction."""
-        if done is not None:
-            tx.set_state(done.id, "printed", printed_at=tx.now, lease_until=None, last_error=None)
-        job = tx.claim(self.lease)
-        if job is None:
-            return None
+    def _decide(self, job: Job, order: OrderRow | None, now: float) -> _Verdict:
+        """What to do with `job` as claimed (attempts already counted): send, hold or fail."""
         if job.attempts > self.recovery.max_print_attempts:
             # Dead-letter a job that keeps failing: visible and retryable, not retried forever.
             why = f"gave up after {job.attempts - 1} attempts: {job.last_error or 'unknown error'}"
-            log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, why)
-            tx.set_state(job.id, "failed", last_error=why, lease_until=None)
-            return Taken(job, None, "")
-        order = tx.get_order(job.order_id)
-        reason = self._stale_reason(job, order, tx.now)
+            return _Verdict("failed", why)
+        reason = self._stale_reason(job, order, now)
         if reason is not None:
-            log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, reason)
-            tx.hold(job.id, reason)
-            return Taken(job, None, "")
+            return _Verdict("held", reason)
         try:
-            payload = self.render(job, order)
+            return _Verdict("send", payload=self.render(job, order))
         except Exception as e:
             log.exception("rendering job %s failed", job.id)
-            tx.set_state(job.id, "failed", last_error=f"render failed: {e}", lease_until=None)
+            return _Verdict("failed", f"render failed: {e}")
+
+    def _take_tx(self, done: Job | None, peek: tuple[Job, OrderRow | None] | None, verdict: _Verdict | None,
+                 tx: SyncTx) -> Taken | None:
+        """On the database thread, inside one IMMEDIATE transaction."""
+        if done is not None:
+            tx.set_state(done.id, "printed", printed_at=tx.now, lease_until=None, last_error=None)
+        job = tx.claim_job(peek[0].id, self.lease) if peek is not None else None
+        if job is None or peek is None or verdict is None:
+            # Nothing was due, or the job went elsewhere since the read: the usual claim.
+            job = tx.claim(self.lease)
+            if job is None:
+                return None
+            order = tx.get_order(job.order_id)
+            verdict = self._decide(job, order, tx.now)
+        else:
+            order = tx.get_order(job.order_id)
+            seen_job, seen_order = peek
+            if (_render_inputs(job) != _render_inputs(seen_job)
+                    or (order.raw if order else None) != (seen_order.raw if seen_order else None)):
+                # Changed in the last millisecond (a new banner, an order update): decide again.
+                verdict = self._decide(job, order, tx.now)
+        if verdict.action == "failed":
+            log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, verdict.why)
+            tx.set_state(job.id, "failed", last_error=verdict.why, lease_until=None)
+            return Taken(job, None, "")
+        if verdict.action == "held":
+            log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, verdict.why)
+            tx.hold(job.id, verdict.why or "")
             return Taken(job, None, "")
         pid = self._next_pid()
-        tx.set_state(job.id, "sending", payload=payload, process_id=pid, sent_at=tx.now,
+        tx.set_state(job.id, "sending", payload=verdict.payload, process_id=pid, sent_at=tx.now,
                      lease_until=tx.now + self.lease)
         if order is not None and job.kind in ORDER_KINDS:
             tx.set_printed_raw(order.id, order.raw)
         elif order is not None and job.kind == "change" and job.detail:
             tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
-        return Taken(job, payload, pid)
+        return Taken(job, verdict.payload, pid)
 
     def _stale_reason(self, job: Job, order: OrderRow | None, now: float) -> str | None:
         """An order that waited out an outage and is too old is held for a human."""

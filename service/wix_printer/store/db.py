@@ -218,6 +218,22 @@ class SyncTx:
         )
         return _job(row) if row else None
 
+    def next_due(self) -> Job | None:
+        """The job claim() would take now, without taking it (the worker renders it first)."""
+        row = self._one(
+            f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'queued' AND not_before <= ?"
+            " ORDER BY priority, due_at, id LIMIT 1", (self.now,))
+        return _job(row) if row else None
+
+    def claim_job(self, job_id: int, lease_seconds: float) -> Job | None:
+        """claim() for one given job, if it is still queued and due."""
+        row = self._one(
+            f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
+            f" WHERE id = ? AND state = 'queued' AND not_before <= ? RETURNING {_JOB_COLS}",
+            (self.now + lease_seconds, self.now, job_id, self.now),
+        )
+        return _job(row) if row else None
+
     def hold(self, job_id: int, why: str) -> None:
         """Kept back for a human (stale after an outage): listed, never printed by itself."""
         self.set_state(job_id, "held", last_error=why, lease_until=None)
@@ -412,6 +428,11 @@ class Store:
             for (_, fut), res in zip(batch, results, strict=True):
                 if not fut.done():
                     fut.set_result(res)
+
+    async def read(self, fn: Callable[[SyncTx], T]) -> T:
+        """Run `fn`'s SELECTs on the database thread in one hand-off, outside any write."""
+        conn = self.conn
+        return await _on_db_thread(conn, functools.partial(fn, SyncTx(_raw(conn), self.clock())))
 
     @contextlib.asynccontextmanager
     async def transaction(self) -> AsyncIterator[Tx]:
