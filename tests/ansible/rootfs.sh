@@ -39,9 +39,12 @@ PKGS=$PKGS,openssh-server,avahi-daemon,libnss-mdns,unattended-upgrades,sqlite3,t
 # role (disabled at boot; only the relay role enables it), nftables for a box's NAT-like
 # "no inbound connection" firewall.
 PKGS=$PKGS,autossh,nginx-light,nftables
+# systemd-binfmt is masked below: a privileged box shares the host's binfmt_misc, and its
+# boot would flush the host's qemu-aarch64 registration in the middle of an arm64 image build.
 echo "building $IMAGE from $MIRROR (about 100 s)" >&2
 mmdebstrap --variant=apt --format=tar --architectures="$ARCH" --include="$PKGS" \
   --customize-hook='chroot "$1" systemctl mask getty@tty1.service console-getty.service systemd-logind.service >/dev/null 2>&1 || true' \
+  --customize-hook='chroot "$1" systemctl mask systemd-binfmt.service proc-sys-fs-binfmt_misc.automount proc-sys-fs-binfmt_misc.mount >/dev/null 2>&1 || true' \
   --customize-hook='rm -f "$1"/etc/machine-id; touch "$1"/etc/machine-id' \
   --customize-hook='chroot "$1" systemctl disable nginx.service nftables.service >/dev/null 2>&1 || true' \
   --customize-hook="mkdir -m 700 -p \"\$1\"/root/.ssh && install -m 600 $KEY.pub \"\$1\"/root/.ssh/authorized_keys" \
