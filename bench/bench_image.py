@@ -45,7 +45,8 @@ def boot(boards: list[str]) -> None:
 
 
 def report(boards: list[str]) -> str:
-    rows = [f"| board | {' | '.join(STAGES)} (s) | .img.xz MiB | .img MiB (used) | power-on -> /health s |",
+    stages = " | ".join(s + " s" for s in STAGES)
+    rows = [f"| board | {stages} | .img.xz MiB | .img MiB (used) | power-on -> /health s |",
             "|---|" + "---|" * (len(STAGES) + 3)]
     for board in boards:
         out = IMAGES / board
