@@ -321,11 +321,11 @@ class PrintWorker:
             order = tx.get_order(job.order_id)
             verdict = self._decide(job, order, tx.now)
         else:
-            order = tx.get_order(job.order_id)
-            seen_job, seen_order = peek
+            seen_job, order = peek
             if (_render_inputs(job) != _render_inputs(seen_job)
-                    or (order.raw if order else None) != (seen_order.raw if seen_order else None)):
+                    or tx.order_raw(job.order_id) != (order.raw if order else None)):
                 # Changed in the last millisecond (a new banner, an order update): decide again.
+                order = tx.get_order(job.order_id)
                 verdict = self._decide(job, order, tx.now)
         if verdict.action == "failed":
             log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, verdict.why)

@@ -143,6 +143,10 @@ class SyncTx:
         values = msgspec.structs.astuple(row)
         self.conn.execute(_UPSERT_ORDER, values)
 
+    def order_raw(self, order_id: str) -> str | None:
+        row = self._one("SELECT raw FROM orders WHERE id = ?", (order_id,))
+        return str(row[0]) if row else None
+
     def set_printed_raw(self, order_id: str, raw: str) -> None:
         self.conn.execute("UPDATE orders SET printed_raw = ? WHERE id = ?", (raw, order_id))
 
