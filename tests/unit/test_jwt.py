@@ -1,6 +1,6 @@
-"""The service's own RS256 verification, checked against `cryptography` as the reference
-signer and verifier: every signature one accepts the other accepts, and the tampered
-ones both refuse."""
+"""RS256 as the service checks it: its own PEM/DER parsing (the numbers must match what
+`cryptography` reads from the same key), refusals with a reason for every bad key, and
+a check that accepts exactly the valid signatures and refuses tampered ones."""
 
 from __future__ import annotations
 

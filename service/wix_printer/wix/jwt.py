@@ -4,21 +4,17 @@ Wix signs webhooks with the app's private key and publishes no JWKS, so the publ
 from the app dashboard is configured once. Only RS256 is accepted: accepting the
 token's own `alg` would let an attacker pick HS256 and "sign" with the public key.
 
-Verification is done here with Python integers instead of `cryptography`: verifying is one
-modular exponentiation with the public exponent (about 50 us for 2048 bits), and not
-loading `cryptography` (it ships its own OpenSSL) keeps about 7 MB off the service's idle
-memory on a Raspberry Pi. There is no secret in verification, so timing does not matter;
-the padding is checked the way RFC 8017 (8.2.2) recommends: build the one valid
-EMSA-PKCS1-v1_5 encoding of the digest and compare whole byte strings, never parse the
-decrypted block (parsing it is where Bleichenbacher-style forgeries come from).
+The key is parsed here (a few lines of DER) and the signature checked by `cryptography`
+(OpenSSL), imported on the first webhook: it costs about 7 MB of resident memory, which a
+box that only polls Wix never needs, and checking with OpenSSL takes about 0.1 ms where
+Python integers took 0.5 ms (measured in bench/BENCHMARKS.md, section 9).
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
-import hashlib
-import hmac
+import functools
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
@@ -27,8 +23,6 @@ from typing import Any
 
 import msgspec
 
-# DER of DigestInfo{AlgorithmIdentifier{sha256, NULL}, OCTET STRING(32)}: RFC 8017 9.2 note 1.
-_SHA256_DIGEST_INFO = bytes.fromhex("3031300d060960864801650304020105000420")
 # OID 1.2.840.113549.1.1.1 (rsaEncryption), DER-encoded with its tag and length.
 _RSA_ENCRYPTION_OID = bytes.fromhex("06092a864886f70d010101")
 # Wix's keys are 2048 bits; anything below this is forgeable with public means.
@@ -68,16 +62,24 @@ class RsaPublicKey:
         return (self.n.bit_length() + 7) // 8
 
     def verify_rs256(self, signature: bytes, message: bytes) -> bool:
-        k = self.size
-        if len(signature) != k:
+        if len(signature) != self.size:
             return False
-        s = int.from_bytes(signature, "big")
-        if s >= self.n:
+        from cryptography.exceptions import InvalidSignature
+        from cryptography.hazmat.primitives import hashes
+        from cryptography.hazmat.primitives.asymmetric import padding
+
+        try:
+            _openssl_key(self.n, self.e).verify(signature, message, padding.PKCS1v15(), hashes.SHA256())
+        except InvalidSignature:
             return False
-        decrypted = pow(s, self.e, self.n).to_bytes(k, "big")
-        t = _SHA256_DIGEST_INFO + hashlib.sha256(message).digest()
-        expected = b"\x00\x01" + b"\xff" * (k - len(t) - 3) + b"\x00" + t
-        return hmac.compare_digest(decrypted, expected)
+        return True
+
+
+@functools.lru_cache(maxsize=4)
+def _openssl_key(n: int, e: int) -> Any:
+    from cryptography.hazmat.primitives.asymmetric import rsa
+
+    return rsa.RSAPublicNumbers(e, n).public_key()
 
 
 class _Der:
@@ -192,6 +194,10 @@ class JwtVerifier:
         self._key = public_key
         self._leeway = leeway
         self._clock = clock
+
+    def prepare(self) -> None:
+        """Load the signature checker now instead of on the first webhook."""
+        _openssl_key(self._key.n, self._key.e)
 
     def verify(self, token: bytes | str) -> str:
         """Return the claims' `data` string (layer A) of a valid token, else raise TokenError."""
