@@ -289,7 +289,7 @@ def main() -> None:
                 " / ".join(f"{mb(r['VmRSS']):.1f}" for r in runs), "PASS" if med("VmRSS") < TARGET_MB else "FAIL"]
 
     rows = [
-        row("idle, webhook intake, no Wix API", idle),
+        row("idle, no Wix API key (no search; webhooks accepted, none yet)", idle),
         row("idle, poll intake (searching a fake Wix every 5 s)", polling),
         [f"after {ok} orders ingested ({ok / took:.0f}/s), +3 s", f"{mb(after['VmRSS']):.1f}",
          f"{mb(after['VmHWM']):.1f}", f"{mb(after['RssAnon']):.1f}", f"{mb(after['RssFile']):.1f}",
