@@ -112,7 +112,14 @@ class Relay:
             "relay_boxes": {n: {"http_port": b.http_port, "ssh_port": b.ssh_port, "public_key": b.public_key}
                             for n, b in sorted(self.boxes.items())},
         }
-        body: str = _yaml().safe_dump(data, sort_keys=False, default_flow_style=False, width=1000)
+        yaml = _yaml()
+
+        class Dumper(yaml.SafeDumper):  # type: ignore[misc,name-defined]
+            # Indented list items, as the inventory's yamllint config wants them.
+            def increase_indent(self, flow: bool = False, indentless: bool = False) -> Any:
+                return super().increase_indent(flow, False)
+
+        body: str = yaml.dump(data, Dumper=Dumper, sort_keys=False, default_flow_style=False, width=1000)
         return _HEADER + body
 
     def allocate(self) -> tuple[int, int]:

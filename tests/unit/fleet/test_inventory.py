@@ -105,9 +105,13 @@ def test_the_repos_inventories_through_ansible_inventory(tmp_path: Path, monkeyp
         pytest.skip("ansible-inventory not installed (the ops extra)")
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.chdir(ROOT)
-    example = {t.name: t for t in inv.load(ROOT / "inventory" / "example")}
+    example = {t.name: t for t in inv.load(ROOT / "inventory" / "example", "printers")}
     assert set(example) == {"boxi-kitchen", "boxi-bar", "zgrill-1"}
-    assert example["boxi-bar"].port == 22002 and "customer_boxi" in example["boxi-bar"].groups
+    # Reached through the relay: the Host block of relay_ssh.cfg (fleet enrol --sync) says how.
+    bar = example["boxi-bar"]
+    assert bar.hostname == "boxi-bar" and "customer_boxi" in bar.groups
+    assert bar.ssh_config_file == str(ROOT / "inventory" / "example" / "relay_ssh.cfg")
+    assert [t.name for t in inv.load(ROOT / "inventory" / "example", "relay")] == ["wix-relay"]
     test = inv.load(ROOT / "inventory" / "test", "printers")
     assert [t.name for t in test] == ["wix-test-1", "wix-test-2", "wix-test-3"]
     assert test[0].key_file == str(ROOT / "var" / "ansible" / "ssh" / "id_ed25519")
