@@ -311,7 +311,7 @@ class PrintWorker:
                  tx: SyncTx) -> Taken | None:
         """On the database thread, inside one IMMEDIATE transaction."""
         if done is not None:
-            tx.set_state(done.id, "printed", printed_at=tx.now, lease_until=None, last_error=None)
+            tx.mark_printed(done.id)
         job = tx.claim_job(peek[0].id, self.lease) if peek is not None else None
         if job is None or peek is None or verdict is None:
             # Nothing was due, or the job went elsewhere since the read: the usual claim.
@@ -329,7 +329,7 @@ class PrintWorker:
                 verdict = self._decide(job, order, tx.now)
         if verdict.action == "failed":
             log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, verdict.why)
-            tx.set_state(job.id, "failed", last_error=verdict.why, lease_until=None)
+            tx.dead_letter(job.id, verdict.why or "")
             return Taken(job, None, "")
         if verdict.action == "held":
             log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, verdict.why)

@@ -91,6 +91,8 @@ class RecoveryRun(msgspec.Struct, frozen=True):
 _RUN_COLS = ", ".join(RecoveryRun.__struct_fields__)
 _ORDER_COLS = ", ".join(OrderRow.__struct_fields__)
 _JOB_COLS = ", ".join(Job.__struct_fields__)
+# The most urgent due job, for claim() and next_due(): one ordering for both.
+_NEXT_DUE = "FROM jobs WHERE state = 'queued' AND not_before <= ? ORDER BY priority, due_at, id LIMIT 1"
 
 
 def _order(row: sqlite3.Row | tuple[Any, ...]) -> OrderRow:
@@ -216,8 +218,7 @@ class SyncTx:
         """Take the most urgent due job: one UPDATE ... RETURNING."""
         row = self._one(
             f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
-            f" WHERE id = (SELECT id FROM jobs WHERE state = 'queued' AND not_before <= ?"
-            f" ORDER BY priority, due_at, id LIMIT 1) RETURNING {_JOB_COLS}",
+            f" WHERE id = (SELECT id {_NEXT_DUE}) RETURNING {_JOB_COLS}",
             (self.now + lease_seconds, self.now, self.now),
         )
         return _job(row) if row else None
@@ -225,8 +226,7 @@ class SyncTx:
     def next_due(self) -> Job | None:
         """The job claim() would take now, without taking it (the worker renders it first)."""
         row = self._one(
-            f"SELECT {_JOB_COLS} FROM jobs WHERE state = 'queued' AND not_before <= ?"
-            " ORDER BY priority, due_at, id LIMIT 1", (self.now,))
+            f"SELECT {_JOB_COLS} {_NEXT_DUE}", (self.now,))
         return _job(row) if row else None
 
     def claim_job(self, job_id: int, lease_seconds: float) -> Job | None:
@@ -237,6 +237,13 @@ class SyncTx:
             (self.now + lease_seconds, self.now, job_id, self.now),
         )
         return _job(row) if row else None
+
+    def mark_printed(self, job_id: int) -> None:
+        self.set_state(job_id, "printed", printed_at=self.now, lease_until=None, last_error=None)
+
+    def dead_letter(self, job_id: int, why: str) -> None:
+        """Given up on: `failed` with the reason, visible and retryable by a human."""
+        self.set_state(job_id, "failed", last_error=why, lease_until=None)
 
     def hold(self, job_id: int, why: str) -> None:
         """Kept back for a human (stale after an outage): listed, never printed by itself."""
@@ -510,14 +517,13 @@ class Store:
         return await self.write(lambda tx: tx.claim(lease_seconds))
 
     async def complete(self, job_id: int) -> None:
-        await self.write(lambda tx: tx.set_state(job_id, "printed", printed_at=tx.now, lease_until=None,
-                                                 last_error=None))
+        await self.write(lambda tx: tx.mark_printed(job_id))
 
     async def fail(self, job_id: int, error: str, *, retry_in: float | None) -> None:
         """Back to the queue after `retry_in` seconds, or dead-lettered when None."""
         def go(tx: SyncTx) -> None:
             if retry_in is None:
-                tx.set_state(job_id, "failed", last_error=error, lease_until=None)
+                tx.dead_letter(job_id, error)
             else:
                 tx.set_state(job_id, "queued", last_error=error, lease_until=None, not_before=tx.now + retry_in)
 
