@@ -463,17 +463,14 @@ def runtime_python() -> str:
     tag = hashlib.sha256(lock + base.encode()).hexdigest()[:12]
     venv = root / "var" / "bench" / f"runtime-{tag}"
     py = venv / "bin" / "python"
+    uv = str(Path(sys.executable).with_name("uv"))
     if not (venv / ".ok").exists():
         shutil.rmtree(venv, ignore_errors=True)
-        uv = str(Path(sys.executable).with_name("uv"))
         subprocess.run([base, "-m", "venv", str(venv)], check=True)
         subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "-r", str(root / "requirements.lock")],
                        check=True)
-        subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "--no-deps", "--reinstall-package",
-                        "wix-printer", str(root)], check=True)
         (venv / ".ok").write_text("ok\n")
-    else:
-        # The service code changes between runs; the dependencies only with the lock.
-        subprocess.run([str(Path(sys.executable).with_name("uv")), "pip", "install", "--python", str(py), "-q",
-                        "--no-deps", "--reinstall-package", "wix-printer", str(root)], check=True)
+    # The service code changes between runs; the dependencies only with the lock.
+    subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "--no-deps", "--reinstall-package",
+                    "wix-printer", str(root)], check=True)
     return str(py)
