@@ -7,7 +7,6 @@ file order."""
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 import tomllib
@@ -18,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from tests.ansible import boxes
-from tests.helpers import free_port, sample
+from tests.helpers import sample
 from tests.image import vm
 from wix_printer.fakewix.signing import WebhookSigner
 
@@ -74,21 +73,8 @@ def booted(pc_image: vm.Built, tmp_path_factory: pytest.TempPathFactory,
            host_peers: dict[str, object]) -> Iterator[Booted]:
     """One box for the module: a copy of the image on a bigger "card", the owner's file
     written onto its boot partition with mtools, powered on in QEMU."""
-    tmp_path = tmp_path_factory.mktemp("pcvm")
-    disk = tmp_path / "disk.img"
-    subprocess.run(["cp", "--sparse=always", str(pc_image.img), str(disk)], check=True)
-    os.truncate(disk, 3 * 1024**3)  # first boot grows root into it
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    keys, paper = host_peers["keys"], host_peers["paper"]
-    assert isinstance(keys, Path) and isinstance(paper, Path)
-    signer = WebhookSigner.from_dir(keys)
-    boot_file = tmp_path / "wix-printer.toml"
-    boot_file.write_text(vm.owner_file(signer.public_key_pem(), key.with_suffix(".pub").read_text().strip()))
-    vm.mcopy_to(disk, boot_file, "wix-printer.toml")
-    machine = vm.VM(disk=disk, workdir=tmp_path, ssh_port=free_port(), http_port=free_port(),
-                    guestfwd={"10.0.2.100:9100": int(str(host_peers["printer_port"])),
-                              "10.0.2.101:8000": int(str(host_peers["wix_port"]))})
+    card = vm.prepare_card(pc_image.img, tmp_path_factory.mktemp("pcvm"), 3 * 1024**3, host_peers)
+    machine, key, signer, paper = card.machine, card.key, card.signer, card.paper
     try:
         machine.start()
         to_health = machine.wait_health(timeout=900)

@@ -5,16 +5,14 @@ the same green state as the pc twin and an order printed on the host's virtual p
 from __future__ import annotations
 
 import json
-import os
 import subprocess
 import time
 from pathlib import Path
 
 import pytest
 
-from tests.helpers import free_port, sample
+from tests.helpers import sample
 from tests.image import vm
-from wix_printer.fakewix.signing import WebhookSigner
 
 pytestmark = [pytest.mark.image, pytest.mark.rpi, pytest.mark.vm, pytest.mark.timeout(3600)]
 
@@ -36,20 +34,9 @@ def test_layout_and_boot_files(rpi_image: vm.Built) -> None:
 
 def test_boots_on_raspi3b_and_prints_an_order(rpi_image: vm.Built, tmp_path: Path,
                                               host_peers: dict[str, object]) -> None:
-    disk = tmp_path / "sd.img"
-    subprocess.run(["cp", "--sparse=always", str(rpi_image.img), str(disk)], check=True)
-    os.truncate(disk, 4 * 1024**3)  # a bigger card, still a power of two
-    key = tmp_path / "id_ed25519"
-    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
-    keys, paper = host_peers["keys"], host_peers["paper"]
-    assert isinstance(keys, Path) and isinstance(paper, Path)
-    signer = WebhookSigner.from_dir(keys)
-    boot_file = tmp_path / "wix-printer.toml"
-    boot_file.write_text(vm.owner_file(signer.public_key_pem(), key.with_suffix(".pub").read_text().strip()))
-    vm.mcopy_to(disk, boot_file, "wix-printer.toml")
-    machine = vm.VM(disk=disk, workdir=tmp_path, ssh_port=free_port(), http_port=free_port(), board="rpi-arm64",
-                    guestfwd={"10.0.2.100:9100": int(str(host_peers["printer_port"])),
-                              "10.0.2.101:8000": int(str(host_peers["wix_port"]))})
+    # A bigger card, still a power of two (QEMU's raspi3b wants one).
+    card = vm.prepare_card(rpi_image.img, tmp_path, 4 * 1024**3, host_peers, board="rpi-arm64")
+    machine, key, signer, paper = card.machine, card.key, card.signer, card.paper
     try:
         machine.start()
         to_health = machine.wait_health(timeout=1800)

@@ -17,6 +17,9 @@ import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from tests.helpers import free_port
+from wix_printer.fakewix.signing import WebhookSigner
+
 ROOT = Path(__file__).resolve().parents[2]
 IMAGES = ROOT / "var" / "images"
 BOOT_START = 4 * 1024 * 1024  # images/build.py: BOOT_START
@@ -308,6 +311,39 @@ def explain_difference(a: Path, b: Path, limit: int = 200) -> str:
         finally:
             part.unlink(missing_ok=True)
     return "\n".join(lines)
+
+
+@dataclass
+class Card:
+    """A booted-to-be box: its VM, the SSH key its owner's file authorises, the key that
+    signs its webhooks and the folder where the host's virtual printer writes."""
+
+    machine: VM
+    key: Path
+    signer: WebhookSigner
+    paper: Path
+
+
+def prepare_card(image: Path, workdir: Path, size: int, host_peers: dict[str, object],
+                 board: str = "pc-amd64") -> Card:
+    """A copy of `image` on a bigger "card" of `size` bytes (first boot grows root into
+    it), a fresh SSH key, the owner's file written onto its boot partition with mtools,
+    and a VM (not started) wired to the host's virtual printer and fake Wix."""
+    disk = workdir / "disk.img"
+    subprocess.run(["cp", "--sparse=always", str(image), str(disk)], check=True)
+    os.truncate(disk, size)
+    key = workdir / "id_ed25519"
+    subprocess.run(["ssh-keygen", "-q", "-t", "ed25519", "-N", "", "-f", str(key)], check=True)
+    keys, paper = host_peers["keys"], host_peers["paper"]
+    assert isinstance(keys, Path) and isinstance(paper, Path)
+    signer = WebhookSigner.from_dir(keys)
+    boot_file = workdir / "wix-printer.toml"
+    boot_file.write_text(owner_file(signer.public_key_pem(), key.with_suffix(".pub").read_text().strip()))
+    mcopy_to(disk, boot_file, "wix-printer.toml")
+    machine = VM(disk=disk, workdir=workdir, ssh_port=free_port(), http_port=free_port(), board=board,
+                 guestfwd={"10.0.2.100:9100": int(str(host_peers["printer_port"])),
+                           "10.0.2.101:8000": int(str(host_peers["wix_port"]))})
+    return Card(machine, key, signer, paper)
 
 
 def owner_file(pub_key: str, ssh_pub: str) -> str:
