@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import sqlite3
 import subprocess
 import sys
@@ -14,6 +15,7 @@ from wix_printer.config import Config
 from wix_printer.intake import Intake
 from wix_printer.printing.render import diff_for_intake
 from wix_printer.store import LATEST, Store
+from wix_printer.store.db import JOB_STATES
 
 
 class Clock:
@@ -145,3 +147,37 @@ def test_config_example_passes_check(tmp_path: Path) -> None:
     p.write_text(r.stdout)
     r2 = run_cli("config", "check", str(p))
     assert r2.returncode == 0, r2.stderr
+
+
+async def test_reads_are_consistent_while_writes_change_the_rows(tmp_path: Path) -> None:
+    """/status reads the job counts while the worker changes job states on the same
+    connection: every read must see each job exactly once, in a state that exists."""
+    store = await populated(tmp_path / "q.db")
+    total = 3 * 40
+    ids = [r[0] for r in await store.fetchall("SELECT id FROM jobs")]
+    states = ["queued", "sending", "uncertain", "printed"]
+    stop = False
+
+    async def churn() -> None:
+        i = 0
+        while not stop:
+            i += 1
+            await asyncio.gather(*(store.write(lambda tx, j=j, s=states[(i + j) % 4]: tx.execute(
+                "UPDATE jobs SET state = ? WHERE id = ?", (s, j))) for j in ids[i % 7::7]))
+
+    async def read(n: int) -> list[dict[str, int]]:
+        seen = []
+        for _ in range(n):
+            seen.append((await store.counts())["jobs"])
+            seen.append({r[0]: r[1] for r in await store.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state")})
+        return seen
+
+    writer = asyncio.create_task(churn())
+    try:
+        seen = [c for batch in await asyncio.gather(*(read(150) for _ in range(4))) for c in batch]
+    finally:
+        stop = True
+        await writer
+        await store.close()
+    bad = [c for c in seen if sum(c.values()) != total or not set(c) <= set(JOB_STATES)]
+    assert not bad, bad[:3]

@@ -351,6 +351,20 @@ def _run_batch(conn: sqlite3.Connection, now: float, fns: list[Callable[[SyncTx]
     return out
 
 
+def _select_all(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Any]:
+    return conn.execute(sql, args).fetchall()
+
+
+def _select_one(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Any:
+    cur = conn.execute(sql, args)
+    try:
+        return cur.fetchone()
+    finally:
+        # Reset the statement now, not when the cursor is collected: it must not stay
+        # half-stepped while the next write runs on this connection.
+        cur.close()
+
+
 class _Failed:
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -457,13 +471,17 @@ class Store:
                 raise
             await conn.execute("COMMIT")
 
-    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[sqlite3.Row]:
-        async with self.conn.execute(sql, tuple(args)) as cur:
-            return list(await cur.fetchall())
+    # A SELECT runs to its end in one hand-off to the database thread. Stepped across
+    # hand-offs (aiosqlite's execute, then fetch), a batch write on the shared connection
+    # could change the table under the half-read statement: SQLite leaves those results
+    # undefined, and /status once got a NULL job state that way after many kill -9s.
+    async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
+        conn = self.conn
+        return await _on_db_thread(conn, functools.partial(_select_all, _raw(conn), sql, tuple(args)))
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> Any:
-        async with self.conn.execute(sql, tuple(args)) as cur:
-            return await cur.fetchone()
+        conn = self.conn
+        return await _on_db_thread(conn, functools.partial(_select_one, _raw(conn), sql, tuple(args)))
 
     # --- schema -------------------------------------------------------------------------
     async def schema_version(self) -> int:
@@ -622,24 +640,7 @@ class Store:
         return str(row[0]) if row else None
 
     async def counts(self) -> dict[str, Any]:
-        orders = await self.fetchone(
-            "SELECT COUNT(*), COALESCE(SUM(printable AND status = 'APPROVED'), 0),"
-            " COALESCE(SUM(status = 'CANCELED'), 0), COALESCE(SUM(filtered_out), 0) FROM orders"
-        )
-        jobs = {s: 0 for s in JOB_STATES}
-        for state, n in await self.fetchall("SELECT state, COUNT(*) FROM jobs GROUP BY state"):
-            jobs[state] = n
-        oldest = await self.fetchone("SELECT MIN(created_at) FROM jobs WHERE state IN ('queued', 'sending')")
-        last_event = await self.fetchone("SELECT MAX(received_at) FROM events")
-        last_print = await self.fetchone("SELECT MAX(printed_at) FROM jobs")
-        return {
-            "orders": {"total": orders[0], "printable": orders[1], "cancelled": orders[2],
-                       "filtered_out": orders[3]},
-            "jobs": jobs,
-            "oldest_queued_at": oldest[0],
-            "last_event_at": last_event[0],
-            "last_printed_at": last_print[0],
-        }
+        return await self.read(_counts)
 
     async def writable(self) -> bool:
         try:
@@ -647,6 +648,28 @@ class Store:
         except (sqlite3.Error, StoreError):
             return False
         return True
+
+
+def _counts(tx: SyncTx) -> dict[str, Any]:
+    """The /status and /metrics totals, read in one hand-off to the database thread."""
+    orders = tx._one(
+        "SELECT COUNT(*), COALESCE(SUM(printable AND status = 'APPROVED'), 0),"
+        " COALESCE(SUM(status = 'CANCELED'), 0), COALESCE(SUM(filtered_out), 0) FROM orders"
+    )
+    jobs = dict.fromkeys(JOB_STATES, 0)
+    for state, n in tx.execute("SELECT state, COUNT(*) FROM jobs GROUP BY state").fetchall():
+        jobs[state] = n
+    oldest = tx._one("SELECT MIN(created_at) FROM jobs WHERE state IN ('queued', 'sending')")
+    last_event = tx._one("SELECT MAX(received_at) FROM events")
+    last_print = tx._one("SELECT MAX(printed_at) FROM jobs")
+    return {
+        "orders": {"total": orders[0], "printable": orders[1], "cancelled": orders[2],
+                   "filtered_out": orders[3]},
+        "jobs": jobs,
+        "oldest_queued_at": oldest[0],
+        "last_event_at": last_event[0],
+        "last_printed_at": last_print[0],
+    }
 
 
 def _statements(sql: str) -> list[str]:
