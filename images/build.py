@@ -69,6 +69,8 @@ COMMON_PACKAGES = [
     "systemd", "systemd-sysv", "systemd-resolved", "systemd-timesyncd", "dbus", "udev", "kmod",
     "initramfs-tools", "zstd", "iproute2", "netbase", "ca-certificates", "wpasupplicant",
     "cloud-guest-utils", "fdisk", "e2fsprogs", "dosfstools", "procps", "less", "python3-yaml",
+    # The tunnel role's packages: a boot file's [tunnel] section needs them with no network.
+    "autossh", "openssh-client",
 ]
 
 
