@@ -4,6 +4,7 @@ playbooks run against them exactly as against a fleet."""
 
 from __future__ import annotations
 
+import fcntl
 import hashlib
 import json
 import os
@@ -171,6 +172,14 @@ def build_releases(work: Path) -> Releases:
     key = _sources_hash()
     base = CACHE / "releases"
     dest = base / key
+    base.mkdir(parents=True, exist_ok=True)
+    # ./dev test runs the image lane beside the fleet tests: both may want the same archives.
+    with (base / ".lock").open("w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)
+        return _build_releases_locked(work, key, base, dest, t0)
+
+
+def _build_releases_locked(work: Path, key: str, base: Path, dest: Path, t0: float) -> Releases:
     arch = os.uname().machine
     # Keep the newest few builds: another session (or a fleet test) may still deploy one.
     if base.exists():
