@@ -24,7 +24,7 @@ pytestmark = [
                        reason="Molecule runs on request: WIX_MOLECULE=1 pytest tests/ansible/test_molecule.py"),
 ]
 
-SCENARIOS = ("base", "printer_service", "backup", "monitoring")
+SCENARIOS = ("base", "printer_service", "backup", "monitoring", "relay", "tunnel")
 
 
 def molecule(scenario: str, env: dict[str, str]) -> tuple[str, subprocess.CompletedProcess[str], float]:
