@@ -1,6 +1,6 @@
 """One Molecule scenario per role (molecule/<role>/): converge, idempotence (a second
 converge changes nothing), verify, each on a systemd container booted from the same
-cached bookworm image as the fleet tests (no pull, no download). The four run side by
+cached bookworm image as the fleet tests (no pull, no download). They run side by
 side: most of their time is waiting on module round trips, not CPU. The wheelhouse role
 runs on the controller only; the session's release build (playbooks/wheelhouse.yml) is
 its test."""
