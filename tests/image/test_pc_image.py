@@ -9,7 +9,6 @@ from __future__ import annotations
 import json
 import subprocess
 import time
-import tomllib
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -100,6 +99,9 @@ def test_first_boot_configures_itself(booted: Booted) -> None:
     assert machine.ssh(key, "ls /etc/ssh/ssh_host_ed25519_key").strip()
     assert machine.ssh(key, "getent shadow root | cut -d: -f2").strip() in ("*", "!", "!*")
     assert "active" in machine.ssh(key, "systemctl is-active wix-printer-firstboot wix-printer", check=False)
+    # The tunnel to a fleet relay is installed but off: this owner's file has no [tunnel].
+    assert machine.ssh(key, "systemctl is-enabled wix-tunnel.service", check=False).strip() == "disabled"
+    assert machine.ssh(key, "command -v autossh && id -u wixtunnel", check=False).split()[0] == "/usr/bin/autossh"
 
 
 @pytest.mark.vm
@@ -139,26 +141,21 @@ def test_deploy_and_rollback_playbooks(booted: Booted, tmp_path: Path) -> None:
     with the release archives the fleet tests build (tests/ansible/boxes.py)."""
     machine, key = booted.machine, booted.key
     releases = boxes.build_releases(tmp_path)
-    secrets = tomllib.loads(machine.ssh(key, "cat /etc/wix-printer/secrets.toml"))
     inventory = tmp_path / "vm.yml"
     inventory.write_text(json.dumps({"printers": {"hosts": {"wix-vm": {
         "ansible_host": "127.0.0.1", "ansible_port": machine.ssh_port, "ansible_user": "root",
         "ansible_ssh_private_key_file": str(key),
         "ansible_ssh_common_args": "-o StrictHostKeyChecking=no -o UserKnownHostsFile=/dev/null -o LogLevel=ERROR",
     }}}}))
-    # A deploy renders config.toml and secrets.toml from the inventory, so the inventory
-    # must carry what this box's boot file set (a fleet keeps them in its inventory/vault).
+    # What a fleet inventory says of an image box: nothing of its owner's settings. The box
+    # keeps config.toml and secrets.toml as first boot wrote them from the boot file
+    # (printer_service_config_source: auto).
     box_vars: dict[str, object] = {
-        "printer_service_http_host": "0.0.0.0", "printer_service_printer_host": "10.0.2.100",
-        "printer_service_wix_public_key": booted.signer.public_key_pem(),
-        "printer_service_wix_api_key": "test-api-key", "printer_service_wix_site_id": "site-1",
-        "printer_service_wix_base_url": "http://10.0.2.101:8000",
-        "printer_service_restaurant_name": "Testküche im Image",
-        "printer_service_restaurant_timezone": "Europe/Zurich",
-        "printer_service_api_admin_password_hash": secrets["api"]["admin_password_hash"],
         # TCG: the service takes longer to answer than on a Pi.
         "printer_service_health_timeout": 240, "printer_service_health_test_print_wait": 60,
     }
+    config_files = "sha256sum /etc/wix-printer/config.toml /etc/wix-printer/secrets.toml"
+    before = machine.ssh(key, config_files)
     version = releases.versions["next"]
     out, rc, deploy_s = run_playbook("deploy.yml", inventory, {**box_vars, "printer_service_version": version,
                                                                "printer_service_wheelhouse_dir": str(releases.dir)},
@@ -166,6 +163,8 @@ def test_deploy_and_rollback_playbooks(booted: Booted, tmp_path: Path) -> None:
     assert rc == 0, out[-6000:]
     assert machine.status()["version"] == version
     assert machine.ssh(key, "readlink /opt/wix-printer/current").strip().endswith(version)
+    assert machine.ssh(key, config_files) == before, "the deploy changed the owner's settings"
+    assert "keeps its config.toml and secrets.toml (its boot file set them)" in out
     out, rc, rollback_s = run_playbook("rollback.yml", inventory, box_vars)
     assert rc == 0, out[-6000:]
     assert machine.status()["version"] == "0.1.0"
