@@ -338,7 +338,8 @@ async def test_server_that_hangs_times_out_within_the_budget() -> None:
     async with Server(silent) as srv, HttpClient(timeout=0.3) as client:
         started = time.monotonic()
         with pytest.raises(RequestTimeout, match=r"within 0\.3 s"):
-            await client.request("GET", srv.url)
+            # The outer guard turns a client that waits for ever into a quick failure.
+            await asyncio.wait_for(client.request("GET", srv.url), 5)
         elapsed = time.monotonic() - started
     assert 0.25 <= elapsed < 1.0
 
@@ -356,7 +357,7 @@ async def test_timeout_is_total_not_per_read() -> None:
     async with Server(trickle) as srv, HttpClient(timeout=5.0) as client:
         started = time.monotonic()
         with pytest.raises(RequestTimeout):
-            await client.request("GET", srv.url, timeout=0.4)  # per-request override
+            await asyncio.wait_for(client.request("GET", srv.url, timeout=0.4), 5)  # per-request override
         elapsed = time.monotonic() - started
         assert 0.35 <= elapsed < 1.5
         # The timed-out connection was in an unknown state and must not be reused.
@@ -365,10 +366,18 @@ async def test_timeout_is_total_not_per_read() -> None:
 
 async def test_oversized_head_is_refused() -> None:
     huge = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000 + b"\r\nContent-Length: 0\r\n\r\n"
+    # A header line that never ends, from a peer that then stays silent: refused at the cap,
+    # not after the timeout, and without buffering the stream.
+    endless = b"HTTP/1.1 200 OK\r\nX-Big: " + b"a" * 200_000
     many = b"HTTP/1.1 200 OK\r\n" + b"".join(b"X-H%d: %s\r\n" % (i, b"v" * 30) for i in range(60)) + ok()[17:]
-    async with Server(answering(huge)) as big, HttpClient(timeout=3.0, max_header_bytes=64 * 1024) as client:
+    async with Server(answering(huge)) as big, Server(answering(endless)) as unended, \
+            HttpClient(timeout=3.0, max_header_bytes=64 * 1024) as client:
         with pytest.raises(ResponseTooLarge, match="response head is larger than 65536 bytes"):
             await client.request("GET", big.url)
+        started = time.monotonic()
+        with pytest.raises(ResponseTooLarge, match="response head is larger than 65536 bytes"):
+            await client.request("GET", unended.url)
+        assert time.monotonic() - started < 2.0
     # Many small headers that arrive in one read, all parsed before the head's end.
     async with Server(answering(many)) as srv, HttpClient(timeout=3.0, max_header_bytes=1024) as client:
         with pytest.raises(ResponseTooLarge, match="response head is larger than 1024 bytes"):
