@@ -50,8 +50,10 @@ def sleep() -> RecordingSleep:
     return RecordingSleep()
 
 
+# The client's timeout is one budget for the whole request (wix/http.py): generous here, so
+# a loaded CI machine serving a 100-order page slowly is not mistaken for a dead link.
 def make_client(base_url: str, sleep: RecordingSleep, *, api_key: str = "test-key", site_id: str = "site-1",
-                timeout: float = 2.0, **kw: Any) -> WixSearchClient:
+                timeout: float = 10.0, **kw: Any) -> WixSearchClient:
     cfg = WixConfig(base_url=base_url, api_key=api_key, site_id=site_id, request_timeout=timeout)
     return WixSearchClient(cfg, sleep=sleep, **kw)
 
