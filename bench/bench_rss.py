@@ -7,7 +7,9 @@ pydantic and load its plugin, which no box does.
 1. Idle: start `python -m wix_printer serve` (printer at a loopback port where nothing
    listens), wait 10 s, read VmRSS/VmHWM/RssAnon/RssFile from /proc/PID/status; 3 fresh
    starts, median reported. Twice: webhook intake with no Wix API configured, and the
-   default `poll` intake searching a local fake Wix every 5 s (loads httpx and TLS).
+   default `poll` intake searching a local fake Wix every 5 s (loads the Wix client). The
+   fake speaks plain http, so no TLS context is made; a box searching the real Wix over
+   https adds one (the system CA store, about 0.65 MiB on Debian's 144 roots).
 2. After ingest: one more fresh start, 2000 signed webhooks (8 keep-alive clients), 3 s
    pause, read again.
 3. The floor: a minimal Litestar app (one route) under uvicorn with aiosqlite open, same

@@ -111,7 +111,8 @@ def start_catchup(services: Services) -> asyncio.Task[None] | None:
     cfg = services.config.wix
     if not (cfg.api_key and cfg.site_id) or cfg.poll_interval == 0:
         return None
-    # httpx and its TLS context cost ~10 MB: loaded only on boxes that poll Wix.
+    # Only boxes that search Wix load the client; its TLS context (the system CA store,
+    # about 1 MB) is made at the first HTTPS request.
     from .wix.search import WixSearchClient
 
     catchup = Catchup(services, WixSearchClient(cfg, max_attempts=max(1, cfg.request_attempts)))

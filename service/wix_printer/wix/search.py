@@ -20,10 +20,10 @@ from email.utils import parsedate_to_datetime
 from types import TracebackType
 from typing import Any, Final, TypeVar
 
-import httpx
 import msgspec
 
 from wix_printer.config import WixConfig
+from wix_printer.wix.http import HttpClient, Response, TransportError
 
 log = logging.getLogger(__name__)
 
@@ -175,7 +175,7 @@ def _short(text: str) -> str:
     return text if len(text) <= _ERROR_TEXT_MAX else text[:_ERROR_TEXT_MAX] + "..."
 
 
-def _error_message(resp: httpx.Response) -> str:
+def _error_message(resp: Response) -> str:
     try:
         data = resp.json()
     except ValueError:
@@ -198,7 +198,7 @@ class WixSearchClient:
         self,
         config: WixConfig,
         *,
-        http: httpx.AsyncClient | None = None,
+        http: HttpClient | None = None,
         sleep: Sleep = asyncio.sleep,
         clock: Clock = _utcnow,
         max_attempts: int = 6,
@@ -216,7 +216,7 @@ class WixSearchClient:
         self._config = config
         self._base_url = config.base_url.rstrip("/")
         self._own_http = http is None
-        self._http = http or httpx.AsyncClient(timeout=config.request_timeout)
+        self._http = http or HttpClient(timeout=config.request_timeout)
         self._sleep = sleep
         self._clock = clock
         self.max_attempts = max_attempts
@@ -328,7 +328,7 @@ class WixSearchClient:
                 resp = await self._http.request(
                     method, url, headers=self._headers(), content=msgspec.json.encode(body),
                 )
-        except httpx.TransportError as e:
+        except TransportError as e:
             raise _Retryable(f"{type(e).__name__}: {e or 'no detail'}") from e
         status = resp.status_code
         if status in (401, 403):
@@ -348,7 +348,7 @@ class WixSearchClient:
             # Typically a captive portal or proxy page on the restaurant's Wi-Fi: transient.
             raise _Retryable(f"invalid answer from Wix: {e}") from e
 
-    def _retry_after(self, resp: httpx.Response) -> float | None:
+    def _retry_after(self, resp: Response) -> float | None:
         raw = resp.headers.get("Retry-After")
         if not raw:
             return None

@@ -10,11 +10,11 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-import httpx
 import pytest
 
 from wix_printer.config import WixConfig
 from wix_printer.fakewix import FakeWix, WebhookSigner, generate_orders
+from wix_printer.wix.http import Headers, Response
 from wix_printer.wix.search import (
     WixAuthError,
     WixNotFound,
@@ -50,8 +50,10 @@ def sleep() -> RecordingSleep:
     return RecordingSleep()
 
 
+# The client's timeout is one budget for the whole request (wix/http.py): generous here, so
+# a loaded CI machine serving a 100-order page slowly is not mistaken for a dead link.
 def make_client(base_url: str, sleep: RecordingSleep, *, api_key: str = "test-key", site_id: str = "site-1",
-                timeout: float = 2.0, **kw: Any) -> WixSearchClient:
+                timeout: float = 10.0, **kw: Any) -> WixSearchClient:
     cfg = WixConfig(base_url=base_url, api_key=api_key, site_id=site_id, request_timeout=timeout)
     return WixSearchClient(cfg, sleep=sleep, **kw)
 
@@ -294,9 +296,9 @@ async def test_retry_after_as_http_date(fake: FakeWix, sleep: RecordingSleep) ->
     # The fake sends numbers; an HTTP date is exercised through the parser directly.
     client = make_client(fake.base_url, sleep, clock=lambda: now)
     try:
-        resp = httpx.Response(429, headers={"Retry-After": "Sat, 14 Mar 2026 12:00:05 GMT"})
+        resp = Response(429, Headers({"Retry-After": "Sat, 14 Mar 2026 12:00:05 GMT"}))
         assert client._retry_after(resp) == 5.0
-        resp = httpx.Response(429, headers={"Retry-After": "soon"})
+        resp = Response(429, Headers({"Retry-After": "soon"}))
         assert client._retry_after(resp) is None
         pages = await collect(client, now - timedelta(days=1))
         assert pages == [[]]
