@@ -57,9 +57,10 @@ def _uvicorn_server() -> tuple[type[uvicorn.Server], type[uvicorn.Config]]:
     """uvicorn's Server and Config without running `uvicorn/__init__.py`.
 
     That file only re-exports, but it imports uvicorn's command line and with it click:
-    4.9 MiB of resident memory on a box with a 45 MB budget, for code the service never
-    runs. The package is registered without executing it; its submodules import as usual.
-    Only this process's `serve` uses it (tests and tools import uvicorn normally).
+    1.6 MiB of the idle service's resident memory (bench/BENCHMARKS.md section 10) on a
+    box with a 45 MB budget, for code the service never runs. The package is registered
+    without executing it; its submodules import as usual. Only this process's `serve`
+    uses it (tests and tools import uvicorn normally).
     """
     if "uvicorn" not in sys.modules:
         spec = importlib.util.find_spec("uvicorn")

@@ -351,20 +351,6 @@ def _run_batch(conn: sqlite3.Connection, now: float, fns: list[Callable[[SyncTx]
     return out
 
 
-def _select_all(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> list[Any]:
-    return conn.execute(sql, args).fetchall()
-
-
-def _select_one(conn: sqlite3.Connection, sql: str, args: tuple[Any, ...]) -> Any:
-    cur = conn.execute(sql, args)
-    try:
-        return cur.fetchone()
-    finally:
-        # Reset the statement now, not when the cursor is collected: it must not stay
-        # half-stepped while the next write runs on this connection.
-        cur.close()
-
-
 class _Failed:
     def __init__(self, error: Exception) -> None:
         self.error = error
@@ -476,12 +462,10 @@ class Store:
     # could change the table under the half-read statement: SQLite leaves those results
     # undefined, and /status once got a NULL job state that way after many kill -9s.
     async def fetchall(self, sql: str, args: Iterable[Any] = ()) -> list[Any]:
-        conn = self.conn
-        return await _on_db_thread(conn, functools.partial(_select_all, _raw(conn), sql, tuple(args)))
+        return await self.read(lambda tx: tx.execute(sql, args).fetchall())
 
     async def fetchone(self, sql: str, args: Iterable[Any] = ()) -> Any:
-        conn = self.conn
-        return await _on_db_thread(conn, functools.partial(_select_one, _raw(conn), sql, tuple(args)))
+        return await self.read(lambda tx: tx._one(sql, args))
 
     # --- schema -------------------------------------------------------------------------
     async def schema_version(self) -> int:
