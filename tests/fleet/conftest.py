@@ -102,10 +102,14 @@ def fleet_releases(fleet_image: str, tmp_path_factory: pytest.TempPathFactory) -
     return boxes.build_releases(tmp_path_factory.mktemp("fleet-releases"))
 
 
-def converged_key(releases: Releases) -> str:
-    """What a converged box depends on: the release archives (keyed by the sources) and
-    everything the converge reads. Unchanged, the next run boots the cached snapshot."""
-    h = hashlib.sha256(releases.dir.name.encode())
+def converged_key(base_image: str, releases: Releases) -> str:
+    """What a converged box depends on: the base image, the release archives (keyed by the
+    sources) and everything the converge reads. Unchanged, the next run boots the cached
+    snapshot."""
+    # The base image's tag hashes the controller's test key, which lives in the clone
+    # (var/ansible/ssh) while podman's images outlive it: a fresh clone beside an old
+    # snapshot would otherwise boot boxes that only trust the previous clone's key.
+    h = hashlib.sha256(base_image.encode() + b"\0" + releases.dir.name.encode())
     for d in ("roles", "playbooks", "inventory/test/group_vars"):
         for f in sorted((ROOT / d).rglob("*")):
             if f.is_file():
@@ -118,7 +122,7 @@ def converged_key(releases: Releases) -> str:
 def fleet(fleet_image: str, fleet_releases: Releases, tmp_path_factory: pytest.TempPathFactory) -> Iterator[Fleet]:
     inv = write_inventory(tmp_path_factory.mktemp("fleet-inventory"), FLEET_HOSTS)
     names = list(FLEET_HOSTS)
-    key = converged_key(fleet_releases)
+    key = converged_key(fleet_image, fleet_releases)
     img = f"localhost/wix-converged:fleet-{key}"
     for line in boxes.sh("podman", "images", "--format", "{{.Repository}}:{{.Tag}}", check=False).stdout.split():
         if line.startswith("localhost/wix-converged:fleet-") and line != img:
