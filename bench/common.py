@@ -136,10 +136,13 @@ class ServiceProc:
         pem = workdir / "wix.pub.pem"
         pem.write_text(public_pem)
         self.config = workdir / "config.toml"
+        # WIX_BENCH_EVENT_LOOP=asyncio|uvloop compares the loops; unset, the default applies.
+        loop = f'event_loop = "{os.environ["WIX_BENCH_EVENT_LOOP"]}"' if os.environ.get("WIX_BENCH_EVENT_LOOP") else ""
         self.config.write_text(f"""
 [http]
 host = "{HOST}"
 port = {self.port}
+{loop}
 [store]
 path = "{self.db}"
 backup_dir = "{workdir / 'backups'}"
@@ -470,7 +473,12 @@ def runtime_python() -> str:
         subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "-r", str(root / "requirements.lock")],
                        check=True)
         (venv / ".ok").write_text("ok\n")
-    # The service code changes between runs; the dependencies only with the lock.
-    subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "--no-deps", "--reinstall-package",
-                    "wix-printer", str(root)], check=True)
+    # The service code changes between runs; the dependencies only with the lock. Built from
+    # a clean copy as a release is (roles/wheelhouse): an in-place build would leave build/
+    # in the project and reuse whatever a previous build left there.
+    with tempfile.TemporaryDirectory(prefix="wix-bench-src-") as tmp:
+        subprocess.run([base, str(root / "roles" / "wheelhouse" / "files" / "stage_sources.py"), str(root),
+                        f"{tmp}/src"], check=True)
+        subprocess.run([uv, "pip", "install", "--python", str(py), "-q", "--no-deps", "--reinstall-package",
+                        "wix-printer", f"{tmp}/src"], check=True)
     return str(py)

@@ -63,7 +63,7 @@ class Service:
     """`wix-printer serve` as a real process on a free loopback port."""
 
     def __init__(self, tmp: Path, *, signer: WebhookSigner, printer_port: int | None = None,
-                 extra: str = "", printer: str | None = None, wix: str = "") -> None:
+                 extra: str = "", printer: str | None = None, wix: str = "", http: str = "") -> None:
         self.tmp = tmp
         self.port = free_port()
         self.db = tmp / "queue.db"
@@ -77,6 +77,7 @@ class Service:
 [http]
 host = "127.0.0.1"
 port = {self.port}
+{http}
 [store]
 path = "{self.db}"
 backup_dir = "{tmp / 'backups'}"

@@ -86,10 +86,13 @@ def _serve(cfg: Config, log_level: str = "info") -> None:
         app = create_app(cfg, on_ready=lambda: _ready(notify))
     except ValueError as e:
         raise ConfigError(f"wix.public_key: {e}") from None
+    loop = cfg.http.event_loop
+    if loop == "uvloop" and importlib.util.find_spec("uvloop") is None:
+        raise ConfigError('http.event_loop: "uvloop" is not installed; use "auto" or "asyncio"')
     server_cls, config_cls = _uvicorn_server()
     server = server_cls(
         config_cls(app, host=cfg.http.host, port=cfg.http.port, log_level=log_level.lower(),
-                   access_log=False, lifespan="on", server_header=False)
+                   access_log=False, lifespan="on", server_header=False, loop=loop)
     )
     server.run()
 

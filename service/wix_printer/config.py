@@ -29,6 +29,9 @@ class HttpConfig(Section, frozen=True):
     port: int = 8080
     # Wix orders are at most a few hundred KiB; anything bigger is not a Wix webhook.
     max_body_bytes: int = 2 * 1024 * 1024
+    # uvloop: a faster event loop at about 2 MiB more resident memory; "auto" uses it when
+    # installed (bench/BENCHMARKS.md compares both).
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 class StoreConfig(Section, frozen=True):

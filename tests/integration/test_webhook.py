@@ -136,6 +136,30 @@ def test_health_and_status_shape(svc: Service) -> None:
     assert set(st["jobs"]) >= {"queued", "sending", "printed", "uncertain", "failed", "cancelled"}
 
 
+@pytest.mark.parametrize("loop", ["asyncio", "uvloop"])
+def test_either_event_loop_serves(service_factory: Any, signer: WebhookSigner, loop: str) -> None:
+    svc: Service = service_factory(http=f'event_loop = "{loop}"')
+    code, body = svc.post(signer.sign_webhook(variant(7), "approved", "object", "site-1", 1, None, 600, "RS256"))
+    assert code == 200, body
+    assert svc.status()["orders"]["total"] == 1
+    assert svc.proc is not None
+    # uvloop is a shared object of its own: mapped only when it runs the loop.
+    maps = Path(f"/proc/{svc.proc.pid}/maps").read_text()
+    assert ("uvloop/loop." in maps) == (loop == "uvloop")
+
+
+def test_unknown_event_loop_is_refused_by_name(tmp_path: Path) -> None:
+    import subprocess
+    import sys
+
+    cfg = tmp_path / "c.toml"
+    cfg.write_text('[http]\nevent_loop = "trio"\n')
+    r = subprocess.run([sys.executable, "-m", "wix_printer", "serve", "--config", str(cfg)],
+                       capture_output=True, text=True, timeout=30)
+    assert r.returncode == 2
+    assert "http.event_loop" in r.stderr and str(cfg) in r.stderr
+
+
 def test_broken_config_stops_startup_naming_the_key(tmp_path: Path, signer: WebhookSigner) -> None:
     import subprocess
     import sys
