@@ -6,24 +6,24 @@ import math
 from datetime import UTC, datetime, tzinfo
 from decimal import ROUND_HALF_EVEN, Decimal, InvalidOperation
 from functools import lru_cache
-from typing import Any
-
-from babel import Locale, UnknownLocaleError
-from babel.numbers import (
-    NumberPattern,
-    get_currency_precision,
-    get_currency_symbol,
-    get_decimal_symbol,
-    get_group_symbol,
-)
+from typing import TYPE_CHECKING, Any
 
 from ..wix.model import Money
 from .i18n import WEEKDAYS, Lang
 from .text import glue
 
+if TYPE_CHECKING:
+    from babel import Locale
+    from babel.numbers import NumberPattern
+
 
 @lru_cache(maxsize=64)
 def _pattern(locale: str) -> tuple[Locale, NumberPattern] | None:
+    # Babel loads with the first amount printed, not at start-up: about 0.4 MiB of an
+    # idle box's memory budget (bench/BENCHMARKS.md), and a box may idle for hours.
+    from babel import Locale, UnknownLocaleError
+    from babel.numbers import NumberPattern
+
     try:
         loc = Locale.parse(locale)
     except (UnknownLocaleError, ValueError, TypeError):
@@ -43,6 +43,8 @@ class _Fast:
     __slots__ = ("decimal", "digits", "group", "grouping", "prefix", "suffix")
 
     def __init__(self, loc: Locale, pattern: NumberPattern, code: str) -> None:
+        from babel.numbers import get_currency_precision, get_currency_symbol, get_decimal_symbol, get_group_symbol
+
         symbol = get_currency_symbol(code, loc)
         self.digits = get_currency_precision(code)
         self.decimal = get_decimal_symbol(loc)

@@ -5,8 +5,6 @@ from __future__ import annotations
 import unicodedata
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
-from babel import Locale, UnknownLocaleError
-
 from ..config import RECEIPT_KINDS, Config
 from .encode import CODEPAGE_TABLE
 
@@ -70,6 +68,8 @@ def validate_layout(cfg: Config) -> list[str]:
     if rc.language not in ("", "de", "en"):
         out.append(f"`receipts.language`: must be de, en or empty, got {rc.language!r}")
     if rc.money_locale:
+        from babel import Locale, UnknownLocaleError  # only when set: see fmt._pattern
+
         try:
             Locale.parse(rc.money_locale)
         except (UnknownLocaleError, ValueError, TypeError):
