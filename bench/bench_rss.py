@@ -52,7 +52,9 @@ from common import (
     workdir,
 )
 
+# The "45 MB" read strictly, as 10^6 bytes: 42.9 MiB (the tables are in MiB).
 TARGET_MB = 45.0
+TARGET_MIB = TARGET_MB * 1e6 / 2**20
 MODULES = ["litestar", "uvicorn", "uvloop", "PIL.Image", "cryptography.hazmat.primitives.asymmetric.rsa", "httpx",
            "msgspec", "aiosqlite", "babel.numbers", "jinja2", "escpos.printer", "zoneinfo"]
 
@@ -317,21 +319,21 @@ def main() -> None:
 
         return [f"{label}, {args.idle:g} s later (median of {len(runs)})", f"{med('VmRSS'):.1f}",
                 f"{med('VmHWM'):.1f}", f"{med('RssAnon'):.1f}", f"{med('RssFile'):.1f}",
-                " / ".join(f"{mb(r['VmRSS']):.1f}" for r in runs), "PASS" if med("VmRSS") < TARGET_MB else "FAIL"]
+                " / ".join(f"{mb(r['VmRSS']):.1f}" for r in runs), "PASS" if med("VmRSS") < TARGET_MIB else "FAIL"]
 
     rows = [
         row("idle, no Wix API key (no search; webhooks accepted, none yet)", idle),
         row("poll intake (a fake Wix searched every 5 s), after printing the 20 orders it found", polling),
         [f"after {ok} orders ingested ({ok / took:.0f}/s), +3 s", f"{mb(after['VmRSS']):.1f}",
          f"{mb(after['VmHWM']):.1f}", f"{mb(after['RssAnon']):.1f}", f"{mb(after['RssFile']):.1f}",
-         f"before ingest {mb(before['VmRSS']):.1f}", "PASS" if mb(after["VmRSS"]) < TARGET_MB else "FAIL"],
+         f"before ingest {mb(before['VmRSS']):.1f}", "PASS" if mb(after["VmRSS"]) < TARGET_MIB else "FAIL"],
     ]
     for loop, st in floors.items():
         rows.append([f"floor: minimal Litestar app + aiosqlite, loop={loop}", f"{mb(st['VmRSS']):.1f}",
                      f"{mb(st['VmHWM']):.1f}", f"{mb(st['RssAnon']):.1f}", f"{mb(st['RssFile']):.1f}", "1 run",
-                     "PASS" if mb(st["VmRSS"]) < TARGET_MB else "FAIL"])
+                     "PASS" if mb(st["VmRSS"]) < TARGET_MIB else "FAIL"])
     print(f"\nMachine: {machine()}; interpreter {PY}\n")
-    print(f"Service RSS in MiB (target VmRSS < {TARGET_MB:g} MB)\n")
+    print(f"Service RSS in MiB (target VmRSS < {TARGET_MB:g} MB = {TARGET_MIB:.1f} MiB)\n")
     print(table(["state", "VmRSS", "VmHWM", "RssAnon", "RssFile", "runs", "target"], rows))
     print("\nWhere it comes from: RSS of `python -c 'import X'` alone (MiB; delta over a bare interpreter; "
           "import time ms; deltas overlap, shared deps counted in each)\n")

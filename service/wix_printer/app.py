@@ -8,11 +8,11 @@ import gc
 import logging
 import time
 from collections.abc import AsyncIterator, Callable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from litestar import Litestar
 from litestar.di import Provide
-from litestar.logging import LoggingConfig
+from litestar.exceptions import HTTPException
 from litestar.openapi import OpenAPIConfig
 
 from . import __version__
@@ -29,7 +29,16 @@ from .store import Store
 from .supervise import supervise
 from .wix.jwt import JwtVerifier, load_public_key
 
+if TYPE_CHECKING:
+    from litestar.types import Scope
+
 log = logging.getLogger(__name__)
+
+
+def _log_server_error(exc: Exception, scope: Scope) -> None:
+    if isinstance(exc, HTTPException) and exc.status_code < 500:
+        return  # a refusal the client is told about; the handlers log what they refuse
+    log.error("%s %s failed", scope.get("method", ""), scope.get("path", ""), exc_info=exc)
 
 
 def build_services(config: Config, clock: Callable[[], float] = time.time) -> Services:
@@ -140,7 +149,10 @@ def create_app(config: Config, *, clock: Callable[[], float] = time.time,
         openapi_config=OpenAPIConfig(title="wix-printer", version=__version__, path="/schema"),
         request_max_body_size=config.http.max_body_bytes,
         debug=False,
-        # A 500 must leave a traceback in the journal, not vanish.
-        logging_config=LoggingConfig(log_exceptions="always", configure_root_logger=False),
+        # Litestar's own logging set-up runs a queue-listener thread and dictConfig for one
+        # logger; the service's handlers are configured already (cli), so a hook logs what
+        # matters instead: a 500 leaves a traceback in the journal, not nothing.
+        logging_config=None,
+        after_exception=[_log_server_error],
         on_app_init=[web.on_app_init],
     )

@@ -10,11 +10,12 @@ import logging
 import os
 import sys
 import time
+import types
 from collections.abc import Callable
 from datetime import UTC, datetime
 from importlib import import_module, resources
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from . import __version__
 from .config import Config, ConfigError, load_config
@@ -78,7 +79,44 @@ def _uvicorn_server() -> tuple[type[uvicorn.Server], type[uvicorn.Config]]:
     return Server, UvicornConfig
 
 
+class _Deferred(types.ModuleType):
+    """A stand-in in sys.modules that imports the real module on first attribute use.
+
+    importlib's LazyLoader does not help here: on Python 3.11 `import x` reads
+    `x.__spec__`, which makes a lazy module load at once. This stand-in has a plain
+    `__spec__`; only other attributes reach `__getattr__`.
+    """
+
+    def __getattr__(self, attr: str) -> Any:
+        real = self.__dict__.get("_deferred_real")
+        if real is None:
+            if sys.modules.get(self.__name__) is self:
+                del sys.modules[self.__name__]
+            real = importlib.import_module(self.__name__)
+            self.__dict__["_deferred_real"] = real
+        return getattr(real, attr)
+
+
+def _defer_import(name: str) -> None:
+    """Register `name` so that it loads on first use instead of on import.
+
+    Litestar imports PyYAML at start-up for one thing, the YAML copy of the OpenAPI
+    schema (/schema/openapi.yaml): 1.0 MiB of the idle service's resident memory
+    (bench/BENCHMARKS.md section 11) for a page nobody may ever open. Only `serve` does
+    this, before Litestar is imported.
+    """
+    if name in sys.modules:
+        return
+    spec = importlib.util.find_spec(name)
+    if spec is None:
+        return  # missing: the importer's own ImportError says so, as without this
+    stand_in = _Deferred(name)
+    stand_in.__spec__ = spec
+    sys.modules[name] = stand_in
+
+
 def _serve(cfg: Config, log_level: str = "info") -> None:
+    _defer_import("yaml")
     from .app import create_app
     from .sdnotify import notify
 

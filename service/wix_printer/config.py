@@ -29,9 +29,10 @@ class HttpConfig(Section, frozen=True):
     port: int = 8080
     # Wix orders are at most a few hundred KiB; anything bigger is not a Wix webhook.
     max_body_bytes: int = 2 * 1024 * 1024
-    # uvloop: a faster event loop at about 2 MiB more resident memory; "auto" uses it when
-    # installed (bench/BENCHMARKS.md compares both).
-    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    # asyncio meets the latency and ingest targets with 2.4 MiB less resident memory;
+    # uvloop saves CPU while a long queue prints ("auto": uvloop when installed).
+    # bench/BENCHMARKS.md section 11 compares both.
+    event_loop: Literal["asyncio", "uvloop", "auto"] = "asyncio"
 
 
 class StoreConfig(Section, frozen=True):

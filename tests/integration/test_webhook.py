@@ -160,6 +160,21 @@ def test_unknown_event_loop_is_refused_by_name(tmp_path: Path) -> None:
     assert "http.event_loop" in r.stderr and str(cfg) in r.stderr
 
 
+def test_a_server_error_leaves_a_traceback_in_the_log(svc: Service) -> None:
+    # A store that lost a table (a bad restore, a disk fault) makes /status fail: the
+    # owner's journal must say why, while refusals (404, 413) stay out of it.
+    from tests.helpers import http
+
+    assert http("GET", f"{svc.url}/no/such/page")[0] == 404
+    with sqlite3.connect(svc.db) as c:
+        c.execute("ALTER TABLE jobs RENAME TO jobs_lost")
+    code, _ = http("GET", f"{svc.url}/status")
+    assert code == 500
+    log = svc.log.read_text(errors="replace")
+    assert "GET /status failed" in log and "Traceback" in log and "no such table: jobs" in log, log[-3000:]
+    assert "/no/such/page" not in log
+
+
 def test_broken_config_stops_startup_naming_the_key(tmp_path: Path, signer: WebhookSigner) -> None:
     import subprocess
     import sys

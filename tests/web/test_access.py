@@ -242,3 +242,23 @@ async def test_operator_api_and_page_actions(tmp_path: Path, web_service: Any, c
         assert png.status_code == 200 and png.content.startswith(b"\x89PNG")
         txt = await asyncio.to_thread(c.get, f"/ui/jobs/{job_id}/receipt.txt")
         assert "KOPIE" in txt.text and f"#{order['number']}" in txt.text
+
+
+def test_yaml_schema_loads_yaml_only_when_asked(web_service: Any) -> None:
+    """`serve` defers PyYAML (1 MiB of an idle box) until the YAML schema is asked for."""
+    import yaml
+
+    from tests.helpers import http
+
+    svc: Service = web_service()
+    assert svc.proc is not None
+    maps = Path(f"/proc/{svc.proc.pid}/maps")
+    assert "/yaml/_yaml." not in maps.read_text()
+    auth = {"authorization": f"Bearer {TOKEN}"}
+    assert http("GET", f"{svc.url}/schema/openapi.yaml")[0] == 401
+    code, body = http("GET", f"{svc.url}/schema/openapi.yaml", headers=auth)
+    assert code == 200, body[:300]
+    schema = yaml.safe_load(body)
+    assert "/webhooks/wix" in schema["paths"] and schema["info"]["title"] == "wix-printer"
+    code, body = http("GET", f"{svc.url}/schema/openapi.json", headers=auth)
+    assert code == 200 and yaml.safe_load(body) == schema
