@@ -46,6 +46,8 @@ def _clamp(n: int) -> int:
 
 
 def _clean(text: str, codepage: Codepage) -> str:
+    if text.isascii() and text.isprintable():  # one plain line (a line break is not printable)
+        return text
     return "\n".join(sanitize(p, codepage) for p in text.splitlines())
 
 

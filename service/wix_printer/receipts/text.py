@@ -58,7 +58,20 @@ _TRANSLIT: dict[str, str] = {
     "\u2116": "No.",
 }
 
-_cache: dict[Codepage, dict[str, str]] = {"cp1252": {}, "cp858": {}}
+class _Table(dict[int, str]):
+    """str.translate table that maps each character once, on first sight, and then at C
+    speed: receipts are mostly German text, so few lines take the ASCII shortcut."""
+
+    def __init__(self, codepage: Codepage) -> None:
+        super().__init__()
+        self.codepage = codepage
+
+    def __missing__(self, code: int) -> str:
+        r = self[code] = _map_char(chr(code), self.codepage)
+        return r
+
+
+_cache: dict[Codepage, _Table] = {"cp1252": _Table("cp1252"), "cp858": _Table("cp858")}
 
 
 def _encodable(s: str, codepage: Codepage) -> bool:
@@ -101,15 +114,7 @@ def sanitize(text: str, codepage: Codepage = "cp1252") -> str:
     """NFC-normalise and map `text` onto what `codepage` can print; one line, no controls."""
     if text.isascii() and text.isprintable():
         return text
-    table = _cache[codepage]
-    out: list[str] = []
-    for c in unicodedata.normalize("NFC", text):
-        r = table.get(c)
-        if r is None:
-            r = _map_char(c, codepage)
-            table[c] = r
-        out.append(r)
-    return "".join(out)
+    return unicodedata.normalize("NFC", text).translate(_cache[codepage])
 
 
 def glue(text: str) -> str:
