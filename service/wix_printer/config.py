@@ -29,10 +29,9 @@ class HttpConfig(Section, frozen=True):
     port: int = 8080
     # Wix orders are at most a few hundred KiB; anything bigger is not a Wix webhook.
     max_body_bytes: int = 2 * 1024 * 1024
-    # asyncio meets the latency and ingest targets with 2.4 MiB less resident memory;
-    # uvloop saves CPU while a long queue prints ("auto": uvloop when installed).
-    # bench/BENCHMARKS.md section 11 compares both.
-    event_loop: Literal["asyncio", "uvloop", "auto"] = "asyncio"
+    # "auto" (uvloop when installed): 12 % less CPU per printed ticket, which is what a Pi
+    # runs short of; "asyncio" saves 2.3 MiB of memory. bench/BENCHMARKS.md section 11.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
 
 
 class StoreConfig(Section, frozen=True):
