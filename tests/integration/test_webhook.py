@@ -148,16 +148,22 @@ def test_either_event_loop_serves(service_factory: Any, signer: WebhookSigner, l
     assert ("uvloop/loop." in maps) == (loop == "uvloop")
 
 
-def test_unknown_event_loop_is_refused_by_name(tmp_path: Path) -> None:
+def serve_refused(tmp_path: Path, toml: str) -> tuple[Path, str]:
+    """`serve` on a broken config file: it must stop with exit code 2; returns its stderr."""
     import subprocess
     import sys
 
     cfg = tmp_path / "c.toml"
-    cfg.write_text('[http]\nevent_loop = "trio"\n')
+    cfg.write_text(toml)
     r = subprocess.run([sys.executable, "-m", "wix_printer", "serve", "--config", str(cfg)],
                        capture_output=True, text=True, timeout=30)
     assert r.returncode == 2
-    assert "http.event_loop" in r.stderr and str(cfg) in r.stderr
+    return cfg, r.stderr
+
+
+def test_unknown_event_loop_is_refused_by_name(tmp_path: Path) -> None:
+    cfg, err = serve_refused(tmp_path, '[http]\nevent_loop = "trio"\n')
+    assert "http.event_loop" in err and str(cfg) in err
 
 
 def test_a_server_error_leaves_a_traceback_in_the_log(svc: Service) -> None:
@@ -176,13 +182,6 @@ def test_a_server_error_leaves_a_traceback_in_the_log(svc: Service) -> None:
 
 
 def test_broken_config_stops_startup_naming_the_key(tmp_path: Path, signer: WebhookSigner) -> None:
-    import subprocess
-    import sys
-
-    cfg = tmp_path / "c.toml"
-    cfg.write_text('[printer]\nprot = 9100\n')
-    r = subprocess.run([sys.executable, "-m", "wix_printer", "serve", "--config", str(cfg)],
-                       capture_output=True, text=True, timeout=30)
-    assert r.returncode == 2
-    assert "printer.prot" in r.stderr and str(cfg) in r.stderr
-    assert len(r.stderr.strip().splitlines()) == 1
+    cfg, err = serve_refused(tmp_path, '[printer]\nprot = 9100\n')
+    assert "printer.prot" in err and str(cfg) in err
+    assert len(err.strip().splitlines()) == 1
