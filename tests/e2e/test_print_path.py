@@ -98,6 +98,71 @@ async def test_cancel_after_print_gives_storno_and_change_gives_change_slip(
         assert len(vp.jobs) == 5  # the payment-only update printed nothing
 
 
+async def test_what_arrives_while_a_ticket_prints_is_printed_by_priority_and_as_updated(
+    tmp_path: Path, service_factory: Any, signer: WebhookSigner
+) -> None:
+    """The worker reads the next job while a ticket prints. A new order's kitchen ticket
+    must still come before the queued driver slip, and an order updated meanwhile must
+    print as updated, not as it was read."""
+    async with VirtualPrinter(tmp_path / "paper", render_png=False) as vp:
+        svc: Service = await asyncio.to_thread(service_factory, printer_port=vp.port)
+        vp.set_fault("slow", 2.0)  # seconds per KiB: the first kitchen ticket takes seconds
+        first = sample()
+        assert await post(svc, signer.sign_webhook(first, "approved", "object", "site-1", 1, None, 600,
+                                                   "RS256")) == 200
+        await vp.wait_for_received(600, timeout=20)
+        assert vp.jobs == []  # the kitchen ticket of the first order is on its way out
+        second = numbered(1)
+        assert await post(svc, signer.sign_webhook(second, "approved", "object", "site-1", 1, None, 600,
+                                                   "RS256")) == 200
+        updated = copy.deepcopy(first)
+        updated["buyerNote"] = "Bitte KEIN Besteck"
+        updated["updatedDate"] = "2026-03-14T17:50:00.000Z"
+        assert await post(svc, signer.sign_webhook(updated, "updated", "updated", "site-1", 2, None, 600,
+                                                   "RS256")) == 200
+        vp.clear_fault("slow")
+        jobs = await vp.wait_for_jobs(7, timeout=30)
+        got = [(kind_of(j.text), order_numbers(j.text)) for j in jobs]
+        assert got == [
+            ("kitchen", {"10234"}),
+            ("kitchen", {"10234"}),  # the change slip (priority 0) for what the kitchen has
+            ("kitchen", {"50001"}),
+            ("driver", {"10234"}),
+            ("driver", {"50001"}),
+            ("customer", {"10234"}),
+            ("customer", {"50001"}),
+        ], got
+        assert "ÄNDERUNG" in jobs[1].text and "KEIN Besteck" in jobs[1].text
+        assert "KEIN Besteck" in jobs[3].text and "8 Stücke" not in jobs[3].text
+        assert "8 Stücke" in jobs[0].text
+
+
+async def test_an_update_that_needs_no_change_slip_still_reaches_the_next_ticket(
+    tmp_path: Path, service_factory: Any, signer: WebhookSigner
+) -> None:
+    """Payment only changed while the kitchen ticket printed: no change slip, but the
+    driver, who collects the money, gets a slip from the order as it is now."""
+    async with VirtualPrinter(tmp_path / "paper", render_png=False) as vp:
+        svc: Service = await asyncio.to_thread(service_factory, printer_port=vp.port)
+        vp.set_fault("slow", 2.0)
+        order = sample()
+        assert await post(svc, signer.sign_webhook(order, "approved", "object", "site-1", 1, None, 600,
+                                                   "RS256")) == 200
+        await vp.wait_for_received(600, timeout=20)
+        assert vp.jobs == []
+        unpaid = copy.deepcopy(order)
+        unpaid["paymentStatus"] = "NOT_PAID"
+        unpaid["updatedDate"] = "2026-03-14T17:50:00.000Z"
+        assert await post(svc, signer.sign_webhook(unpaid, "payment_status_updated", "updated", "site-1", 2,
+                                                   None, 600, "RS256")) == 200
+        vp.clear_fault("slow")
+        jobs = await vp.wait_for_jobs(3, timeout=30)
+        assert [kind_of(j.text) for j in jobs] == ["kitchen", "driver", "customer"]
+        assert "NICHT BEZAHLT" in jobs[1].text, jobs[1].text
+        await asyncio.sleep(0.5)
+        assert len(vp.jobs) == 3
+
+
 def numbered(i: int) -> dict[str, Any]:
     o = sample()
     o["id"] = f"fm-{i:05d}"

@@ -172,8 +172,10 @@ class Connection:
             if remaining <= 0:
                 return False
             self._pid_event.clear()
+            # asyncio.timeout, not wait_for: no extra task per ticket on the stock loop.
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._pid_event.wait(), min(remaining, 1.0))
+                async with asyncio.timeout(min(remaining, 1.0)):
+                    await self._pid_event.wait()
         return True
 
     async def close(self) -> None:

@@ -91,6 +91,8 @@ class Taken(NamedTuple):
     job: Job
     payload: bytes | None
     pid: str
+    # The job due after this one, read in the same transaction (see _take).
+    following: tuple[Job, OrderRow | None] | None = None
 
 
 def encode_pid(n: int) -> str:
@@ -150,6 +152,7 @@ class PrintWorker:
         self._status_checked = 0.0
         # Confirmed by the printer, `printed` not committed yet (see _take).
         self._done_pending: Job | None = None
+        self._following: tuple[Job, OrderRow | None] | None = None
 
     def wake(self) -> None:
         self._wake.set()
@@ -243,7 +246,8 @@ class PrintWorker:
     async def _idle(self, seconds: float) -> None:
         self._wake.clear()
         with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(self._wake.wait(), seconds)
+            async with asyncio.timeout(seconds):
+                await self._wake.wait()
 
     async def _ensure_connection(self) -> Connection:
         if self._conn is not None and not self._conn.closed.is_set():
@@ -272,15 +276,19 @@ class PrintWorker:
 
     # --- one job ------------------------------------------------------------------------
     # A ticket costs one commit: the transaction that claims it also stores its exact bytes
-    # and process id (before anything is sent) and marks the previous ticket printed. The
-    # ticket is rendered just before, on this thread, from a read of the next due job, so
-    # the database thread (which webhooks wait for) only runs SQL; the claim then checks
-    # that the job and its order are still what was rendered. The previous ticket's
-    # confirmation waits for that commit only on the fast path (printer fine, nothing
-    # uncertain, no pacing): every other branch of the loop flushes it first. A crash in
-    # between costs what it cost before: a `sending` job with a process id, settled at start.
+    # and process id (before anything is sent), marks the previous ticket printed, and
+    # reads the job due after it. That job is rendered here, on this thread, while the
+    # database thread (which webhooks wait for) only runs SQL; the next claim then checks
+    # that it took that very job, unchanged, with an unchanged order, or decides again.
+    # So a backlog costs one hand-off to the database thread per ticket, not two. The
+    # previous ticket's confirmation waits for that commit only on the fast path (printer
+    # fine, nothing uncertain, no pacing): every other branch of the loop flushes it first.
+    # A crash in between costs what it cost before: a `sending` job with a process id,
+    # settled at start.
     async def _take(self) -> Taken | None:
-        peek = await self.store.read(_peek)
+        peek, self._following = self._following, None
+        if peek is None:
+            peek = await self.store.read(_peek)
         verdict = self._decide(*peek, self.clock()) if peek is not None else None
         done, self._done_pending = self._done_pending, None
         try:
@@ -290,6 +298,8 @@ class PrintWorker:
             raise
         if done is not None:
             await self._after_done(done)
+        if taken is not None:
+            self._following = taken.following
         return taken
 
     def _decide(self, job: Job, order: OrderRow | None, now: float) -> _Verdict:
@@ -312,37 +322,35 @@ class PrintWorker:
         """On the database thread, inside one IMMEDIATE transaction."""
         if done is not None:
             tx.mark_printed(done.id)
-        job = tx.claim_job(peek[0].id, self.lease) if peek is not None else None
-        if job is None or peek is None or verdict is None:
-            # Nothing was due, or the job went elsewhere since the read: the usual claim.
-            job = tx.claim(self.lease)
-            if job is None:
-                return None
+        job = tx.claim(self.lease)
+        if job is None:
+            return None
+        if peek is not None and verdict is not None and job.id == peek[0].id \
+                and _render_inputs(job) == _render_inputs(peek[0]) \
+                and tx.order_is(job.order_id, peek[1].raw if peek[1] else None):
+            order = peek[1]
+        else:
+            # Nothing was read ahead, or since then a more urgent job arrived, a banner was
+            # set or the order was updated: decide here, on what is stored now.
             order = tx.get_order(job.order_id)
             verdict = self._decide(job, order, tx.now)
-        else:
-            seen_job, order = peek
-            if (_render_inputs(job) != _render_inputs(seen_job)
-                    or tx.order_raw(job.order_id) != (order.raw if order else None)):
-                # Changed in the last millisecond (a new banner, an order update): decide again.
-                order = tx.get_order(job.order_id)
-                verdict = self._decide(job, order, tx.now)
+        following = _peek(tx)
         if verdict.action == "failed":
             log.error("job %s (%s of order %s): %s", job.id, job.kind, job.order_id, verdict.why)
             tx.dead_letter(job.id, verdict.why or "")
-            return Taken(job, None, "")
+            return Taken(job, None, "", following)
         if verdict.action == "held":
             log.warning("job %s (%s of order %s) held for a human: %s", job.id, job.kind, job.order_id, verdict.why)
             tx.hold(job.id, verdict.why or "")
-            return Taken(job, None, "")
+            return Taken(job, None, "", following)
         pid = self._next_pid()
         tx.set_state(job.id, "sending", payload=verdict.payload, process_id=pid, sent_at=tx.now,
                      lease_until=tx.now + self.lease)
         if order is not None and job.kind in ORDER_KINDS:
-            tx.set_printed_raw(order.id, order.raw)
+            tx.mark_raw_printed(order.id)
         elif order is not None and job.kind == "change" and job.detail:
             tx.set_printed_raw(order.id, json.loads(job.detail)["raw"])
-        return Taken(job, verdict.payload, pid)
+        return Taken(job, verdict.payload, pid, following)
 
     def _stale_reason(self, job: Job, order: OrderRow | None, now: float) -> str | None:
         """An order that waited out an outage and is too old is held for a human."""

@@ -145,12 +145,18 @@ class SyncTx:
         values = msgspec.structs.astuple(row)
         self.conn.execute(_UPSERT_ORDER, values)
 
-    def order_raw(self, order_id: str) -> str | None:
-        row = self._one("SELECT raw FROM orders WHERE id = ?", (order_id,))
-        return str(row[0]) if row else None
+    def order_is(self, order_id: str, raw: str | None) -> bool:
+        """True when the order's stored JSON is `raw` (None: no such order); compared in SQLite."""
+        row = self._one("SELECT raw = ? FROM orders WHERE id = ?", (raw, order_id))
+        return bool(row[0]) if row else raw is None
 
     def set_printed_raw(self, order_id: str, raw: str) -> None:
         self.conn.execute("UPDATE orders SET printed_raw = ? WHERE id = ?", (raw, order_id))
+
+    def mark_raw_printed(self, order_id: str) -> None:
+        """The order as stored now is what went on paper. A no-op for the second and third
+        ticket of an order, so they do not rewrite its row (two copies of the JSON) again."""
+        self.conn.execute("UPDATE orders SET printed_raw = raw WHERE id = ? AND printed_raw IS NOT raw", (order_id,))
 
     # --- jobs ---------------------------------------------------------------------------
     def put(
@@ -227,15 +233,6 @@ class SyncTx:
         """The job claim() would take now, without taking it (the worker renders it first)."""
         row = self._one(
             f"SELECT {_JOB_COLS} {_NEXT_DUE}", (self.now,))
-        return _job(row) if row else None
-
-    def claim_job(self, job_id: int, lease_seconds: float) -> Job | None:
-        """claim() for one given job, if it is still queued and due."""
-        row = self._one(
-            f"UPDATE jobs SET state = 'sending', attempts = attempts + 1, lease_until = ?, updated_at = ?"
-            f" WHERE id = ? AND state = 'queued' AND not_before <= ? RETURNING {_JOB_COLS}",
-            (self.now + lease_seconds, self.now, job_id, self.now),
-        )
         return _job(row) if row else None
 
     def mark_printed(self, job_id: int) -> None:
