@@ -29,9 +29,10 @@ class HttpConfig(Section, frozen=True):
     port: int = 8080
     # Wix orders are at most a few hundred KiB; anything bigger is not a Wix webhook.
     max_body_bytes: int = 2 * 1024 * 1024
-    # "auto" (uvloop when installed): 13 % less CPU per printed ticket, which is what a Pi
-    # runs short of; "asyncio" saves 2.3 MiB of memory. bench/BENCHMARKS.md section 11.
-    event_loop: Literal["auto", "asyncio", "uvloop"] = "auto"
+    # "asyncio" meets both the memory and the CPU-per-ticket targets since a ticket costs one
+    # hand-off to the database thread; "uvloop" (or "auto": uvloop when installed) costs
+    # 2.4 MiB more memory for more webhook throughput. bench/BENCHMARKS.md section 12.
+    event_loop: Literal["auto", "asyncio", "uvloop"] = "asyncio"
 
 
 class StoreConfig(Section, frozen=True):
