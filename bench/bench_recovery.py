@@ -6,7 +6,8 @@ Then common.InstantPrinter (answers status and process ids at once, so the print
 the bottleneck) starts on that port. Measured: the time from the listening socket being up
 to the first byte that is not a status query (the service probes twice a second while the
 printer is away), the drain's wall time, and the service process's CPU time (utime+stime
-from /proc) during the drain divided by the tickets printed.
+from /proc) during the drain divided by the tickets printed, also split into the event
+loop's thread and the others (SQLite's), user and system time.
 
 Usage: .venv/bin/python bench/bench_recovery.py [--orders 500] [--runs 3]
 """
@@ -30,6 +31,7 @@ from common import (
     pct,
     presign,
     table,
+    thread_cpu,
     workdir,
 )
 
@@ -51,6 +53,7 @@ async def one_run(n: int, run: int) -> dict[str, float]:
                 await asyncio.sleep(0.1)
             await asyncio.sleep(1.0)  # the worker is in its "printer away" probing rhythm
             cpu0 = cpu_seconds(svc.pid)
+            threads0 = thread_cpu(svc.pid)
             printer = InstantPrinter()
             back = time.perf_counter()
             await printer.start(port)
@@ -58,10 +61,13 @@ async def one_run(n: int, run: int) -> dict[str, float]:
                 await asyncio.sleep(0.01)
             done = time.perf_counter()
             cpu = cpu_seconds(svc.pid) - cpu0
+            threads1 = thread_cpu(svc.pid)
             await printer.stop()
             assert printer.first_data_at is not None
             return {"first_byte_ms": (printer.first_data_at - back) * 1000, "drain_s": done - back,
-                    "cpu_ms_per_ticket": cpu * 1000 / (3 * n), "tickets_per_s": 3 * n / (done - back)}
+                    "cpu_ms_per_ticket": cpu * 1000 / (3 * n), "tickets_per_s": 3 * n / (done - back),
+                    **{f"{key}_{kind}_ms": (threads1[key][i] - threads0[key][i]) * 1000 / (3 * n)
+                       for key in ("loop", "other") for i, kind in enumerate(("user", "sys"))}}
         finally:
             svc.stop()
 
@@ -81,7 +87,8 @@ async def main() -> None:
           f"{args.runs} runs\n")
     rows = []
     for key, unit in (("first_byte_ms", "ms"), ("drain_s", "s"), ("cpu_ms_per_ticket", "ms CPU"),
-                      ("tickets_per_s", "tickets/s")):
+                      ("loop_user_ms", "ms CPU"), ("loop_sys_ms", "ms CPU"), ("other_user_ms", "ms CPU"),
+                      ("other_sys_ms", "ms CPU"), ("tickets_per_s", "tickets/s")):
         vals = [r[key] for r in results]
         rows.append([key, unit, f"{pct(vals, 50):.2f}", f"{max(vals):.2f}", f"{min(vals):.2f}"])
     print(table(["measure", "unit", "median", "max", "min"], rows))

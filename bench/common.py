@@ -278,6 +278,22 @@ def cpu_seconds(pid: int) -> float:
     return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
 
 
+def thread_cpu(pid: int) -> dict[str, tuple[float, float]]:
+    """(user, system) CPU seconds per thread: "loop" (the main thread, which runs the event
+    loop) and "other" (SQLite's thread, the default executor), summed."""
+    out = {"loop": (0.0, 0.0), "other": (0.0, 0.0)}
+    tck = os.sysconf("SC_CLK_TCK")
+    for tid in os.listdir(f"/proc/{pid}/task"):
+        try:
+            fields = Path(f"/proc/{pid}/task/{tid}/stat").read_text().rsplit(")", 1)[1].split()
+        except FileNotFoundError:  # the thread ended meanwhile
+            continue
+        key = "loop" if int(tid) == pid else "other"
+        u, s = out[key]
+        out[key] = (u + int(fields[11]) / tck, s + int(fields[12]) / tck)
+    return out
+
+
 # --- raw HTTP/1.1 keep-alive client ------------------------------------------------------------
 class HttpConn:
     """One persistent HTTP/1.1 connection; a request costs a write and two reads."""
