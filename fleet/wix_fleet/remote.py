@@ -62,6 +62,28 @@ try:
     out["disk_total_bytes"] = st.f_blocks * st.f_frsize
 except OSError:
     pass
+# The tunnel to the fleet relay (role tunnel, or [tunnel] in the boot file). autossh runs
+# ssh as its child, and that ssh exits when the connection or one of its forwards fails
+# (ExitOnForwardFailure, ServerAlive*), so an ssh child older than its ConnectTimeout
+# holds both forwards.
+unit = dict(l.partition("=")[::2] for l in run("systemctl", "show", "wix-tunnel.service", "-p",
+                                                 "LoadState,UnitFileState,ActiveState,MainPID").splitlines())
+if unit.get("LoadState") == "loaded" and unit.get("UnitFileState") == "enabled":
+    tun = {"active": unit.get("ActiveState") or "unknown", "ssh_age_s": None}
+    main = unit.get("MainPID", "0")
+    try:
+        hz = os.sysconf("SC_CLK_TCK")
+        for pid in filter(str.isdigit, os.listdir("/proc")):
+            try:
+                f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
+            except OSError:
+                continue
+            if f[1] == main and main != "0":
+                tun["ssh_age_s"] = round(out["uptime_s"] - int(f[19]) / hz, 1)
+                break
+    except Exception:
+        pass
+    out["tunnel"] = tun
 try:
     with open("/proc/device-tree/model") as f:
         out["model"] = f.read().strip("\x00\n ")

@@ -32,6 +32,7 @@ DISK_BAD = 0.05  # SQLite needs room for its WAL and for the pre-migration backu
 TEMP_WARN_C = 70.0  # a Pi 4/5 starts to throttle at 80-85 °C
 TEMP_BAD_C = 80.0
 CATCHUP_WARN_S = 600  # polling boxes search Wix every few seconds; 10 min silent is broken
+TUNNEL_UP_S = 15  # the tunnel's ssh gives up within its ConnectTimeout (10 s) if it cannot connect
 PRINTER_BAD = {"paper_out", "cover_open", "offline", "error", "unreachable"}
 PRINTER_WARN = {"paper_low", "unknown", "not_configured"}
 
@@ -63,6 +64,9 @@ class BoxStatus:
     disk_total_bytes: int | None = None
     model: str | None = None
     temp_c: float | None = None
+    # up | connecting | down; None: this box has no tunnel to a relay
+    tunnel: str | None = None
+    tunnel_age_s: float | None = None
     attention: list[str] = field(default_factory=list)
     level: Level = Level.OK
     cells: dict[str, Level] = field(default_factory=dict)
@@ -98,6 +102,16 @@ def parse_probe(name: str, probe: Mapping[str, Any], seconds: float = 0.0) -> Bo
                   backup_age_s=_age(now, probe.get("last_backup_at")),
                   disk_free_bytes=probe.get("disk_free_bytes"), disk_total_bytes=probe.get("disk_total_bytes"),
                   model=probe.get("model"), temp_c=probe.get("temp_c"))
+    tun = probe.get("tunnel")
+    if isinstance(tun, dict):
+        age = tun.get("ssh_age_s")
+        age = float(age) if isinstance(age, int | float) and not isinstance(age, bool) else None
+        if tun.get("active") != "active":
+            b.tunnel = "down"
+        elif age is not None and age >= TUNNEL_UP_S:
+            b.tunnel, b.tunnel_age_s = "up", age
+        else:
+            b.tunnel = "connecting"
     if probe.get("config_error") and b.status_error is None and st is None:
         b.status_error = probe["config_error"]
     if st is not None:
@@ -174,6 +188,10 @@ def assess(b: BoxStatus) -> BoxStatus:
             flag("temp", Level.BAD, f"{b.temp_c:.0f} °C")
         elif b.temp_c is not None and b.temp_c >= TEMP_WARN_C:
             flag("temp", Level.WARN, f"{b.temp_c:.0f} °C")
+        if b.tunnel == "down":
+            flag("tunnel", Level.WARN, "relay tunnel down: webhooks and the relay's SSH cannot reach the box")
+        elif b.tunnel == "connecting":
+            flag("tunnel", Level.INFO)
         if b.last_catchup_error or (b.last_catchup_age_s is not None and b.last_catchup_age_s >= CATCHUP_WARN_S):
             what = b.last_catchup_error or f"no search for {fmt_age(b.last_catchup_age_s or 0)}"
             flag("wix", Level.WARN, f"Wix search failing: {what}")
@@ -223,9 +241,10 @@ def fmt_bytes(n: int | None) -> str:
 
 
 COLUMNS = ("box", "reach", "release", "uptime", "service", "queue", "printer", "paper", "last print",
-           "last wix", "backup", "disk", "temp")
+           "last wix", "tunnel", "backup", "disk", "temp")
 CELL_OF = {"reach": "reach", "release": "release", "service": "service", "queue": "queue", "printer": "printer",
-           "paper": "paper", "last wix": "wix", "backup": "backup", "disk": "disk", "temp": "temp"}
+           "paper": "paper", "last wix": "wix", "tunnel": "tunnel", "backup": "backup", "disk": "disk",
+           "temp": "temp"}
 
 
 def row(b: BoxStatus) -> dict[str, str]:
@@ -250,6 +269,7 @@ def row(b: BoxStatus) -> dict[str, str]:
                   else "LOW" if b.paper_low else "ok"),
         "last print": fmt_age(b.last_print_age_s) + (" ago" if b.last_print_age_s is not None else ""),
         "last wix": fmt_age(b.last_wix_event_age_s) + (" ago" if b.last_wix_event_age_s is not None else ""),
+        "tunnel": "-" if b.tunnel is None else f"up {fmt_age(b.tunnel_age_s)}" if b.tunnel == "up" else b.tunnel,
         "backup": fmt_age(b.backup_age_s) + (" ago" if b.backup_age_s is not None else " none"),
         "disk": "-" if ratio is None else f"{fmt_bytes(b.disk_free_bytes)} {ratio:.0%}",
         "temp": "-" if b.temp_c is None else f"{b.temp_c:.0f}°C",

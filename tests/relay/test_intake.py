@@ -4,6 +4,8 @@ relay's HTTPS endpoint to the right box only; nothing else of a box is reachable
 from __future__ import annotations
 
 import time
+from collections import Counter
+from concurrent.futures import ThreadPoolExecutor
 
 import pytest
 
@@ -81,3 +83,34 @@ def test_every_other_path_on_the_relay_is_refused(fleet: topo.Fleet) -> None:
     assert topo.https(fleet.ca, "POST", f"/{A}/webhooks/wix", b"x" * (2 * 1024 * 1024 + 1)) == 413
     # nothing but HTTPS and SSH answers on the relay
     assert not topo.can_connect(topo.RELAY[1], 80)
+
+
+def test_a_flood_at_one_box_is_held_at_the_relay(fleet: topo.Fleet) -> None:
+    """nginx passes on 10 webhooks a second per box after a burst of 50; the rest get 429
+    and never reach the box, and the other box's path is not affected."""
+    n = 150
+    t0 = time.monotonic()
+    with ThreadPoolExecutor(16) as pool:
+        codes = Counter(pool.map(lambda _: topo.https(fleet.ca, "POST", f"/{A}/webhooks/wix", b"flood"), range(n)))
+        during = topo.https(fleet.ca, "POST", f"/{B}/webhooks/wix", b"not-a-token")
+    secs = time.monotonic() - t0
+    passed = codes[400] + codes[401]
+    print(f"\n{n} webhooks at one box in {secs:.1f} s: {dict(codes)}")
+    assert set(codes) <= {400, 401, 429}, codes
+    assert codes[429] > 0 and passed <= 51 + 10 * secs + 2, codes
+    assert during in (400, 401)  # the service of B answered, not nginx's limit
+    time.sleep(1.0)
+    assert topo.https(fleet.ca, "POST", f"/{A}/webhooks/wix", b"not-a-token") in (400, 401)
+
+
+def test_the_relay_serves_webhooks_on_ipv6_too(fleet: topo.Fleet) -> None:
+    code = (
+        "import ssl, urllib.request, urllib.error\n"
+        "ctx = ssl.create_default_context(); ctx.check_hostname = False; ctx.verify_mode = ssl.CERT_NONE\n"
+        f"req = urllib.request.Request('https://[::1]/{A}/webhooks/wix', data=b'x', method='POST')\n"
+        "try:\n"
+        "    print(urllib.request.urlopen(req, context=ctx, timeout=10).status)\n"
+        "except urllib.error.HTTPError as e:\n"
+        "    print(e.code)\n"
+    )
+    assert fleet.relay.exec("python3", "-c", code).stdout.strip() in ("400", "401")

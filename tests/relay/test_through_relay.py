@@ -10,6 +10,8 @@ import re
 import time
 
 import pytest
+from wix_fleet import remote, report
+from wix_fleet.inventory import Target
 
 from tests.relay import topology as topo
 
@@ -46,6 +48,8 @@ def test_fleet_status_through_the_relay(fleet: topo.Fleet) -> None:
         assert got[b]["reachable"], got[b]
         assert got[b]["version"] == fleet.release.versions["n"], got[b]
         assert got[b]["intake"] == "poll", got[b]
+        # reached through its own tunnel, so the box must report that tunnel up
+        assert got[b]["tunnel"] == "up" and got[b]["tunnel_age_s"] >= 15, got[b]
     print(f"\nfleet status through the relay, two boxes: {secs:.1f} s (gathered in {data['gathered_in_s']} s)")
 
 
@@ -55,6 +59,9 @@ def test_boot_file_tunnel_section_brings_the_tunnel_up(fleet: topo.Fleet) -> Non
     box = fleet.boxes[B]
     b_http, _ = fleet.ports(B)
     box.exec("systemctl", "stop", "wix-tunnel")
+    # What `fleet status` shows for a box it reaches some other way (on the shop's network).
+    down = report.parse_probe(B, json.loads(box.exec("sh", "-c", remote.status_command(Target(B, B))).stdout))
+    assert down.tunnel == "down" and down.cells["tunnel"] == report.Level.WARN, down
     box.exec("sh", "-c", "rm -f /etc/wix-tunnel/id_ed25519 /etc/wix-tunnel/ssh_config "
                          "/etc/wix-tunnel/known_hosts")
     topo.wait(lambda: not fleet.relay_listening(b_http), 30, "B's tunnel gone")

@@ -92,6 +92,27 @@ def test_attention_rules(over: dict[str, Any], cell: str, level: Level) -> None:
     assert parse_probe("a", probe(**over)).cells[cell] == level
 
 
+def test_the_tunnel_column() -> None:
+    """A box without a tunnel shows nothing; one whose ssh has held for a while is up; a
+    young ssh is still connecting (autossh retries); a stopped unit needs a look."""
+    plain = parse_probe("a", probe())
+    assert plain.tunnel is None and "tunnel" not in plain.cells
+    up = parse_probe("a", probe(tunnel={"active": "active", "ssh_age_s": 7300.0}))
+    assert (up.tunnel, up.tunnel_age_s, up.level) == ("up", 7300.0, Level.OK)
+    young = parse_probe("a", probe(tunnel={"active": "active", "ssh_age_s": 3.0}))
+    assert young.tunnel == "connecting" and young.cells["tunnel"] == Level.INFO and young.attention == []
+    no_ssh = parse_probe("a", probe(tunnel={"active": "active", "ssh_age_s": None}))
+    assert no_ssh.tunnel == "connecting"
+    down = parse_probe("a", probe(tunnel={"active": "failed", "ssh_age_s": None}))
+    assert down.tunnel == "down" and down.cells["tunnel"] == Level.WARN
+    assert down.attention == ["relay tunnel down: webhooks and the relay's SSH cannot reach the box"]
+    lines = table([plain, up, down], colour=False).splitlines()
+    col = lines[0].index("TUNNEL")
+    assert [ln[col:].split()[0] for ln in lines[1:4]] == ["-", "up", "down"]
+    assert "up 2h01m" in lines[2]
+    assert json.loads(as_json([up]))["boxes"][0]["tunnel"] == "up"
+
+
 def test_version_drift() -> None:
     bs = [parse_probe(n, probe(release=r)) for n, r in (("a", "1.0.0"), ("b", "1.0.0"), ("c", "0.9.0"))]
     bs.append(unreachable("d", "timed out"))
@@ -158,5 +179,6 @@ def test_the_status_probe_runs_on_a_bare_machine(tmp_path: Any) -> None:
     out = json.loads(subprocess.run(["sh", "-c", cmd], capture_output=True, text=True, check=True).stdout)
     assert out["release"] is None and "status_error" in out and out["disk_free_bytes"] > 0
     assert out["last_backup_at"] is not None  # config.toml itself is the newest file in backup_dir
+    assert "tunnel" not in out  # no wix-tunnel.service enabled here
     b = parse_probe("b", out)
     assert b.level == Level.BAD and b.version is None
