@@ -21,7 +21,7 @@ from .api.status import get_health, get_status
 from .api.webhooks import receive_wix_webhook
 from .config import Config
 from .intake import Intake
-from .printing.render import diff_for_intake, interruption_slip, make_renderer, reprint_banner
+from .printing.render import diff_for_intake, interruption_slip, load_money_formats, make_renderer, reprint_banner
 from .printing.worker import PrinterMonitor, PrintWorker
 from .recovery import RecoveryController, stale_check
 from .services import Services
@@ -55,6 +55,7 @@ def build_services(config: Config, clock: Callable[[], float] = time.time) -> Se
         store, config.printer, config.store, make_renderer(config, clock),
         monitor=monitor, reprint_banner=reprint_banner(config), interruption_slip=interruption_slip(config),
         clock=clock, recovery=config.recovery, stale_check=stale_check(config),
+        warmup=lambda: load_money_formats(config),
     )
     services = Services(config, store, intake, verifier, worker, monitor, clock)
     services.recovery = RecoveryController(store, worker, monitor, config, clock=clock,

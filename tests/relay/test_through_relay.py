@@ -36,13 +36,18 @@ def test_deploy_playbook_through_the_relay(fleet: topo.Fleet) -> None:
 
 
 def test_fleet_status_through_the_relay(fleet: topo.Fleet) -> None:
-    t0 = time.monotonic()
-    res = fleet.fleet("status", "-i", str(fleet.inv), "--limit", "printers", "--json", "--timeout", "15",
-                      "--refresh-inventory")
-    secs = time.monotonic() - t0
-    assert res.returncode in (0, 1), res.stdout + res.stderr
-    data = json.loads(res.stdout)
-    got = {b["name"]: b for b in data["boxes"]}
+    for attempt in range(2):
+        t0 = time.monotonic()
+        res = fleet.fleet("status", "-i", str(fleet.inv), "--limit", "printers", "--json", "--timeout", "15",
+                          "--refresh-inventory")
+        secs = time.monotonic() - t0
+        assert res.returncode in (0, 1), res.stdout + res.stderr
+        data = json.loads(res.stdout)
+        got = {b["name"]: b for b in data["boxes"]}
+        if attempt == 0 and any(b.get("tunnel") == "connecting" for b in got.values()):
+            time.sleep(16)  # a tunnel younger than 15 s is "connecting"; it has held by now
+            continue
+        break
     assert set(got) == {A, B}, got.keys()
     for b in (A, B):
         assert got[b]["reachable"], got[b]

@@ -2,17 +2,24 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
+import logging
+import sys
 import time
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+import msgspec
+
 from ..config import Config
-from ..receipts import Document, Feed, Rule, Text, build_receipt, diff_orders, to_escpos
+from ..receipts import Document, Feed, Rule, Text, build_receipt, diff_orders, fmt, to_escpos
 from ..receipts.context import RenderContext
 from ..receipts.i18n import BANNER_REPRINT_UNCERTAIN, lang_of
 from ..store import Job, OrderRow
 from ..wix.model import Order, order_from_stored
+
+log = logging.getLogger(__name__)
 
 
 def _lang(config: Config) -> str:
@@ -68,6 +75,32 @@ def test_page(config: Config, now: datetime) -> bytes:
         Rule(),
     ))
     return to_escpos(doc, p.codepage, cols)
+
+
+async def load_money_formats(config: Config, timeout: float = 20.0) -> int:
+    """Have a helper process compute the money formats (receipts/moneyspecs.py) and install
+    them, so this process never loads Babel's locale data (about 6 MiB for good, from the
+    first amount printed on). On any failure Babel loads here as before, with a warning."""
+    locale = RenderContext.from_config(config).money_locale
+    try:
+        proc = await asyncio.create_subprocess_exec(
+            sys.executable, "-m", "wix_printer.receipts.moneyspecs", locale,
+            stdin=asyncio.subprocess.DEVNULL, stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE)
+        try:
+            out, err = await asyncio.wait_for(proc.communicate(), timeout)
+        except TimeoutError:
+            proc.kill()
+            await proc.wait()
+            raise
+        if proc.returncode != 0:
+            raise RuntimeError(f"exit {proc.returncode}: {err.decode(errors='replace').strip()[-300:]}")
+        n = fmt.install(locale, msgspec.json.decode(out, type=dict[str, fmt.Spec]))
+    except Exception as e:  # printing must go on; it only costs memory
+        log.warning("money formats for %s: helper process failed (%s); Babel loads in the service instead",
+                    locale, e or type(e).__name__)
+        return 0
+    log.info("money formats for %s: %d currencies from a helper process", locale, n)
+    return n
 
 
 def make_renderer(config: Config, clock: Callable[[], float] = time.time) -> Callable[[Job, OrderRow | None], bytes]:

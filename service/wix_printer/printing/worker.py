@@ -120,6 +120,7 @@ class PrintWorker:
         recovery: RecoveryConfig | None = None,
         stale_check: Callable[[Job, OrderRow], str | None] | None = None,
         usb_device: Callable[[], UsbDevice] | None = None,
+        warmup: Callable[[], Awaitable[object]] | None = None,
     ) -> None:
         self.store = store
         self.cfg = printer
@@ -139,6 +140,7 @@ class PrintWorker:
         self.recovery = recovery or RecoveryConfig()
         self.stale_check = stale_check
         self.usb_device = usb_device or (lambda: EscposUsbDevice(printer))
+        self.warmup = warmup
         # Set by the recovery controller while a backlog drains, so the kitchen gets the
         # tickets at a pace it can take.
         self.limiter: DrainLimiter | None = None
@@ -173,6 +175,10 @@ class PrintWorker:
     # --- main loop ----------------------------------------------------------------------
     async def run(self) -> None:
         await self.store.requeue_stale(all_sending=True)
+        if self.warmup is not None:
+            # Before the first render: what it prepares (the money formats) would otherwise
+            # be made in this process, at a cost in memory for as long as it runs.
+            await self.warmup()
         backoff = 0.1
         next_lease_check = self.clock() + self.lease
         while not self._stopping:

@@ -32,6 +32,11 @@ def _pattern(locale: str) -> tuple[Locale, NumberPattern] | None:
     return (loc, pattern) if isinstance(pattern, NumberPattern) else None
 
 
+# A currency format as plain data: decimal sign, group sign, (primary, secondary)
+# grouping, (positive, negative) prefix and suffix, fraction digits.
+Spec = tuple[str, str, tuple[int, int], tuple[str, str], tuple[str, str], int]
+
+
 class _Fast:
     """Babel's currency format for one (locale, currency), precomputed.
 
@@ -42,16 +47,21 @@ class _Fast:
 
     __slots__ = ("decimal", "digits", "group", "grouping", "prefix", "suffix")
 
-    def __init__(self, loc: Locale, pattern: NumberPattern, code: str) -> None:
+    def __init__(self, spec: Spec) -> None:
+        self.decimal, self.group, self.grouping, self.prefix, self.suffix, self.digits = spec
+
+    @classmethod
+    def from_babel(cls, loc: Locale, pattern: NumberPattern, code: str) -> _Fast:
         from babel.numbers import get_currency_precision, get_currency_symbol, get_decimal_symbol, get_group_symbol
 
         symbol = get_currency_symbol(code, loc)
-        self.digits = get_currency_precision(code)
-        self.decimal = get_decimal_symbol(loc)
-        self.group = get_group_symbol(loc)
-        self.grouping = pattern.grouping
-        self.prefix = tuple(p.replace("¤", symbol) for p in pattern.prefix)
-        self.suffix = tuple(p.replace("¤", symbol) for p in pattern.suffix)
+        prefix = (pattern.prefix[0].replace("¤", symbol), pattern.prefix[1].replace("¤", symbol))
+        suffix = (pattern.suffix[0].replace("¤", symbol), pattern.suffix[1].replace("¤", symbol))
+        return cls((get_decimal_symbol(loc), get_group_symbol(loc), pattern.grouping, prefix, suffix,
+                    get_currency_precision(code)))
+
+    def spec(self) -> Spec:
+        return (self.decimal, self.group, self.grouping, self.prefix, self.suffix, self.digits)
 
     def __call__(self, value: Decimal) -> str:
         q = value.quantize(Decimal(1).scaleb(-self.digits), ROUND_HALF_EVEN)
@@ -78,14 +88,41 @@ class _Fast:
 _PROBES = tuple(Decimal(x) for x in ("0", "0.5", "7", "12.345", "-4.35", "1234.5", "98765.432"))
 
 
-@lru_cache(maxsize=256)
+# Formats a helper process computed (printing/render.load_money_formats), by (locale,
+# currency): the process that prints then never loads Babel and its locale data.
+_installed: dict[tuple[str, str], _Fast] = {}
+
+
+def install(locale: str, specs: dict[str, Spec]) -> int:
+    for code, spec in specs.items():
+        _installed[(locale, code)] = _Fast(spec)
+    return len(specs)
+
+
+def export(locale: str) -> dict[str, Spec]:
+    """Every currency's format in `locale` that the fast path reproduces exactly (loads Babel)."""
+    from babel.numbers import list_currencies
+
+    out: dict[str, Spec] = {}
+    for code in sorted(list_currencies()):
+        fast = _formatter(locale, code)
+        if fast is not None:
+            out[code] = fast.spec()
+    return out
+
+
 def _formatter(locale: str, code: str) -> _Fast | None:
+    return _installed.get((locale, code)) or _babel_formatter(locale, code)
+
+
+@lru_cache(maxsize=256)
+def _babel_formatter(locale: str, code: str) -> _Fast | None:
     found = _pattern(locale) or _pattern("de_DE")
     if found is None:
         return None
     loc, pattern = found
     try:
-        fast = _Fast(loc, pattern, code)
+        fast = _Fast.from_babel(loc, pattern, code)
         for p in _PROBES:
             if fast(p) != pattern.apply(p, loc, currency=code, currency_digits=True):
                 return None
