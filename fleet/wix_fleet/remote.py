@@ -73,12 +73,13 @@ if unit.get("LoadState") == "loaded" and unit.get("UnitFileState") == "enabled":
     main = unit.get("MainPID", "0")
     try:
         hz = os.sysconf("SC_CLK_TCK")
-        for pid in filter(str.isdigit, os.listdir("/proc")):
+        # Only while autossh runs (MainPID 0: stopped): find its ssh child by parent pid.
+        for pid in filter(str.isdigit, os.listdir("/proc") if main not in ("", "0") else ()):
             try:
                 f = open(f"/proc/{pid}/stat").read().rsplit(")", 1)[1].split()
             except OSError:
                 continue
-            if f[1] == main and main != "0":
+            if f[1] == main:
                 tun["ssh_age_s"] = round(out["uptime_s"] - int(f[19]) / hz, 1)
                 break
     except Exception:

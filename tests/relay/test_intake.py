@@ -89,8 +89,7 @@ def test_a_flood_at_one_box_is_held_at_the_relay(fleet: topo.Fleet) -> None:
     """nginx passes on 10 webhooks a second per box after a burst of 50; the rest get 429
     and never reach the box, and the other box's path is not affected."""
     for box in (A, B):  # both services answer through their tunnels before the flood
-        topo.wait(lambda box=box: topo.https(fleet.ca, "POST", f"/{box}/webhooks/wix", b"x") in (400, 401), 60,
-                  f"{box}'s webhook path")
+        topo.wait(lambda box=box: topo.webhook_path_up(fleet, box), 60, f"{box}'s webhook path")
     time.sleep(5.5)  # what those probes took from the burst has come back
     n = 150
     t0 = time.monotonic()

@@ -17,12 +17,6 @@ pytestmark = [pytest.mark.relay, pytest.mark.vm, pytest.mark.slow, pytest.mark.t
 A, B = "wix-relay-a", "wix-relay-b"
 
 
-def webhook_path_up(fleet: topo.Fleet, box: str) -> bool:
-    """The relay reaches the box's service: a bad token is the service's 401 (or 400),
-    not nginx's 502/504."""
-    return topo.https(fleet.ca, "POST", f"/{box}/webhooks/wix", b"not-a-token", timeout=4) in (400, 401)
-
-
 def printed_once(fleet: topo.Fleet, box: str, order: dict[str, str]) -> bool:
     rows = fleet.order_rows(box, order["id"])
     pending = fleet.boxes[box].sql(f"SELECT count(*) FROM jobs WHERE order_id = '{order['id']}' "
@@ -31,7 +25,7 @@ def printed_once(fleet: topo.Fleet, box: str, order: dict[str, str]) -> bool:
 
 
 def test_link_down_then_back_tunnel_heals_within_30s(fleet: topo.Fleet) -> None:
-    assert webhook_path_up(fleet, A)
+    assert topo.webhook_path_up(fleet, A)
     veth = fleet.host_veth(A)
     since = fleet.boxes[A].exec("date", "+%Y-%m-%d %H:%M:%S").stdout.strip()
     orders = []
@@ -51,7 +45,7 @@ def test_link_down_then_back_tunnel_heals_within_30s(fleet: topo.Fleet) -> None:
     finally:
         topo.sh("ip", "link", "set", veth, "up")
     t_up = time.monotonic()
-    back = topo.wait(lambda: webhook_path_up(fleet, A), 40, "A's webhook path after the link came back", step=0.5)
+    back = topo.wait(lambda: topo.webhook_path_up(fleet, A), 40, "A's webhook path after the link came back", step=0.5)
     print(f"\nlink down {t_up - t_down:.1f} s; tunnel back {back:.1f} s after the link "
           f"({time.monotonic() - t_down:.1f} s after the cut)")
     assert back < 30
@@ -68,7 +62,7 @@ def test_link_down_then_back_tunnel_heals_within_30s(fleet: topo.Fleet) -> None:
 
 
 def test_relay_restart_tunnels_heal_within_30s_polling_covers_the_gap(fleet: topo.Fleet) -> None:
-    assert webhook_path_up(fleet, A) and webhook_path_up(fleet, B)
+    assert topo.webhook_path_up(fleet, A) and topo.webhook_path_up(fleet, B)
     ports = {b: fleet.ports(b)[0] for b in (A, B)}
     t0 = time.monotonic()
     restart = subprocess.Popen(["podman", "restart", "-t", "5", topo.RELAY[0]], env=boxes.env(),
@@ -89,7 +83,7 @@ def test_relay_restart_tunnels_heal_within_30s_polling_covers_the_gap(fleet: top
     for b in (A, B):
         topo.wait(lambda b=b: fleet.relay_listening(ports[b]), 40, f"{b}'s tunnel after the relay restart")
     for b in (A, B):
-        topo.wait(lambda b=b: webhook_path_up(fleet, b), 40, f"{b}'s webhook path")
+        topo.wait(lambda b=b: topo.webhook_path_up(fleet, b), 40, f"{b}'s webhook path")
     healed = time.monotonic() - t_ssh
     for b, o in orders.items():
         topo.wait(lambda b=b, o=o: printed_once(fleet, b, o), 15, f"{b}'s order during the relay restart")

@@ -193,6 +193,12 @@ def https(ca: Path, method: str, path: str, body: bytes | None = None, timeout: 
         return int(e.code)
 
 
+def webhook_path_up(fleet: Fleet, box: str) -> bool:
+    """The relay reaches the box's service: a bad token is the service's 401 (or 400),
+    not nginx's 502/504."""
+    return https(fleet.ca, "POST", f"/{box}/webhooks/wix", b"not-a-token", timeout=4) in (400, 401)
+
+
 # --- the fleet --------------------------------------------------------------------------------
 @dataclass
 class Fleet:
